@@ -1,0 +1,675 @@
+//! Command line: clap definitions and the dispatch to the library.
+
+use crate::config::{self, Config};
+use crate::model::{ScanResult, Status};
+use crate::scan::{self, ScanFailure, ScanOptions};
+use crate::store::Store;
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Exit codes of the contract.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FOUND: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const PARTIAL: i32 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "plumbline",
+    version,
+    about = "Drift detection and compliance auditing for GitOps on Kubernetes"
+)]
+pub struct Cli {
+    /// Configuration file [default: $PLUMBLINE_CONFIG, else ./plumbline.yaml]
+    #[arg(long, global = true, env = "PLUMBLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log level or RUST_LOG-style filter (e.g. `info`, `plumbline=debug`)
+    #[arg(long, global = true, default_value = "warn")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TableOrJson {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    None,
+    Modified,
+    Missing,
+    Orphaned,
+    Any,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the bundled example, scan it offline and show where the results are
+    Demo {
+        /// Where to build the example [default: ./plumbline-demo]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Run one full audit and record it
+    Scan {
+        #[arg(long, value_enum, default_value = "table")]
+        format: TableOrJson,
+        /// Write the result to this file instead of stdout
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 1 when a finding has this status
+        #[arg(long, value_enum, default_value = "none")]
+        fail_on: FailOn,
+        /// Only apps whose name matches (glob; repeatable)
+        #[arg(long = "app", value_name = "GLOB")]
+        apps: Vec<String>,
+        /// Only apps on clusters whose name matches (glob; repeatable)
+        #[arg(long = "cluster", value_name = "GLOB")]
+        clusters: Vec<String>,
+        /// Also list resources that are in sync
+        #[arg(long)]
+        include_in_sync: bool,
+    },
+    /// Render a stored scan
+    Report {
+        /// Scan id, or `latest`
+        #[arg(long, default_value = "latest")]
+        scan: String,
+        #[arg(long, value_enum, default_value = "json")]
+        format: ReportFormat,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// List stored scans
+    History {
+        #[arg(long, value_enum, default_value = "table")]
+        format: TableOrJson,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Show the drift of one app as a unified YAML diff (live -> desired)
+    Diff {
+        app: String,
+        #[arg(long)]
+        cluster: Option<String>,
+    },
+    /// Print the desired objects of one app as rendered from Git
+    Render {
+        app: String,
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long, value_enum, default_value = "yaml")]
+        format: ObjectFormat,
+    },
+    /// List registered clusters and check that each can be read
+    Clusters {
+        #[arg(long, value_enum, default_value = "table")]
+        format: TableOrJson,
+    },
+    /// Validate the configuration and print every problem with its location
+    CheckConfig,
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    init_logging(cli.log_format, &cli.log_level);
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("plumbline.yaml"));
+    let result = match cli.command {
+        Command::Demo { dir } => crate::demo::run(dir.as_deref()),
+        Command::CheckConfig => check_config(&config_path),
+        Command::Scan {
+            format,
+            out,
+            fail_on,
+            apps,
+            clusters,
+            include_in_sync,
+        } => with_config(&config_path, |config| {
+            let options = ScanOptions {
+                apps,
+                clusters,
+                progress: true,
+                record: true,
+            };
+            run_scan(
+                config,
+                &options,
+                format,
+                out.as_deref(),
+                fail_on,
+                include_in_sync,
+            )
+        }),
+        Command::Report { scan, format, out } => with_config(&config_path, |config| {
+            report(config, &scan, format, out.as_deref())
+        }),
+        Command::History { format, limit } => {
+            with_config(&config_path, |config| history(config, format, limit))
+        }
+        Command::Diff { app, cluster } => with_config(&config_path, |config| {
+            diff(config, &app, cluster.as_deref())
+        }),
+        Command::Render {
+            app,
+            cluster,
+            format,
+        } => with_config(&config_path, |config| {
+            render(config, &app, cluster.as_deref(), format)
+        }),
+        Command::Clusters { format } => {
+            with_config(&config_path, |config| clusters(config, format))
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::USAGE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn load_config(path: &Path) -> Result<Config, i32> {
+    config::load(path).map_err(|errors| {
+        for problem in &errors.problems {
+            eprintln!("{problem}");
+        }
+        exit::USAGE
+    })
+}
+
+fn with_config(
+    path: &Path,
+    body: impl FnOnce(&Config) -> anyhow::Result<i32>,
+) -> anyhow::Result<i32> {
+    match load_config(path) {
+        Ok(config) => body(&config),
+        Err(code) => Ok(code),
+    }
+}
+
+fn check_config(path: &Path) -> anyhow::Result<i32> {
+    match config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: configuration is valid ({} sources, {} clusters, {} apps, {} app sets)",
+                path.display(),
+                config.sources.len(),
+                config.clusters.len(),
+                config.apps.len(),
+                config.app_sets.len()
+            );
+            Ok(exit::OK)
+        }
+        Err(errors) => {
+            for problem in &errors.problems {
+                println!("{problem}");
+            }
+            eprintln!(
+                "{}: {} problem{}",
+                path.display(),
+                errors.problems.len(),
+                if errors.problems.len() == 1 { "" } else { "s" }
+            );
+            Ok(exit::USAGE)
+        }
+    }
+}
+
+/// Runs a scan, prints it and returns the exit code of the contract.
+pub fn run_scan(
+    config: &Config,
+    options: &ScanOptions,
+    format: TableOrJson,
+    out: Option<&Path>,
+    fail_on: FailOn,
+    include_in_sync: bool,
+) -> anyhow::Result<i32> {
+    let outcome = match scan::run(config, options) {
+        Ok(outcome) => outcome,
+        Err(ScanFailure::Usage(message)) => {
+            eprintln!("error: {message}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut shown = outcome.result.clone();
+    if !include_in_sync {
+        shown.findings.retain(|f| f.status != Status::InSync);
+    }
+    let text = match format {
+        TableOrJson::Json => serde_json::to_string_pretty(&shown)? + "\n",
+        TableOrJson::Table => table(&shown),
+    };
+    write_output(out, &text)?;
+    if let Some(db) = &outcome.database {
+        tracing::info!(
+            "scan {} recorded in {}",
+            outcome.result.scan_id,
+            db.display()
+        );
+    }
+    Ok(exit_code(&outcome.result, fail_on))
+}
+
+/// 1 when something matched `--fail-on`, else 3 when a part of the scan failed, else 0.
+pub fn exit_code(result: &ScanResult, fail_on: FailOn) -> i32 {
+    let name = match fail_on {
+        FailOn::None => "none",
+        FailOn::Modified => "modified",
+        FailOn::Missing => "missing",
+        FailOn::Orphaned => "orphaned",
+        FailOn::Any => "any",
+    };
+    if result
+        .findings
+        .iter()
+        .any(|f| scan::fails_on(f.status, name))
+    {
+        exit::FOUND
+    } else if !result.errors.is_empty() {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    }
+}
+
+fn write_output(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// One line per finding, then errors, then the summary line.
+pub fn table(result: &ScanResult) -> String {
+    let mut rows: Vec<[String; 6]> = vec![[
+        "STATUS".into(),
+        "CLUSTER".into(),
+        "APP".into(),
+        "KIND".into(),
+        "NAME".into(),
+        "DETAIL".into(),
+    ]];
+    for f in &result.findings {
+        let kind = if f.group.is_empty() {
+            f.kind.clone()
+        } else {
+            format!("{}.{}", f.kind, f.group)
+        };
+        let name = match &f.namespace {
+            Some(ns) => format!("{ns}/{}", f.name),
+            None => f.name.clone(),
+        };
+        let mut detail: Vec<String> = f.changes.iter().take(3).map(|c| c.path.clone()).collect();
+        if f.changes.len() > 3 {
+            detail.push(format!("+{} more", f.changes.len() - 3));
+        }
+        if let Some(reason) = &f.reason {
+            detail.push(reason.clone());
+        }
+        if !f.managers.is_empty() {
+            detail.push(format!("by {}", f.managers.join(",")));
+        }
+        rows.push([
+            f.status.to_string(),
+            f.cluster.clone(),
+            f.app.clone(),
+            kind,
+            name,
+            detail.join(" "),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (i, cell) in row.iter().take(5).enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    if rows.len() > 1 {
+        for row in &rows {
+            for (i, cell) in row.iter().enumerate() {
+                if i < 5 {
+                    text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+                } else {
+                    text.push_str(cell);
+                }
+            }
+            let trimmed = text.trim_end().len();
+            text.truncate(trimmed);
+            text.push('\n');
+        }
+    }
+    for e in &result.errors {
+        let mut scope = Vec::new();
+        if let Some(c) = &e.cluster {
+            scope.push(format!("cluster {c}"));
+        }
+        if let Some(a) = &e.app {
+            scope.push(format!("app {a}"));
+        }
+        let scope = if scope.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", scope.join(", "))
+        };
+        text.push_str(&format!(
+            "error [{}]{scope}: {}\n",
+            e.stage.as_str(),
+            e.message
+        ));
+    }
+    let s = &result.summary;
+    text.push_str(&format!(
+        "scan {}: {} resources, {} in sync, {} modified, {} missing, {} orphaned, {} ignored, {} errors, {} policy violations\n",
+        result.scan_id, s.resources, s.in_sync, s.modified, s.missing, s.orphaned, s.ignored, s.errors, s.policy_violations
+    ));
+    text
+}
+
+fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Ok(Store::open(&config.database)?)
+}
+
+fn report(
+    config: &Config,
+    scan: &str,
+    format: ReportFormat,
+    out: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let store = open_store(config)?;
+    let id = if scan == "latest" {
+        match store.latest_scan_id()? {
+            Some(id) => id,
+            None => {
+                eprintln!(
+                    "error: no scan recorded yet in {}",
+                    config.database.display()
+                );
+                return Ok(exit::USAGE);
+            }
+        }
+    } else {
+        match scan.parse::<i64>() {
+            Ok(id) => id,
+            Err(_) => {
+                eprintln!("error: --scan takes a scan id or `latest`, not {scan:?}");
+                return Ok(exit::USAGE);
+            }
+        }
+    };
+    let Some(result) = store.load(id)? else {
+        eprintln!("error: no scan {id} in {}", config.database.display());
+        return Ok(exit::USAGE);
+    };
+    let text = match format {
+        ReportFormat::Json => serde_json::to_string_pretty(&result)? + "\n",
+    };
+    write_output(out, &text)?;
+    Ok(exit::OK)
+}
+
+fn history(config: &Config, format: TableOrJson, limit: usize) -> anyhow::Result<i32> {
+    let store = open_store(config)?;
+    let rows = store.history(limit)?;
+    let text = match format {
+        TableOrJson::Json => serde_json::to_string_pretty(&rows)? + "\n",
+        TableOrJson::Table => {
+            let mut text = format!(
+                "{:<6}  {:<20}  {:>9}  {:>7}  {:>8}  {:>7}  {:>8}  {:>7}  {:>6}  {:<4}  {}\n",
+                "SCAN",
+                "STARTED",
+                "RESOURCES",
+                "IN_SYNC",
+                "MODIFIED",
+                "MISSING",
+                "ORPHANED",
+                "IGNORED",
+                "ERRORS",
+                "EXIT",
+                "FILTERS"
+            );
+            for r in &rows {
+                let s = &r.summary;
+                text.push_str(&format!(
+                    "{:<6}  {:<20}  {:>9}  {:>7}  {:>8}  {:>7}  {:>8}  {:>7}  {:>6}  {:<4}  {}\n",
+                    r.scan_id,
+                    r.started_at,
+                    s.resources,
+                    s.in_sync,
+                    s.modified,
+                    s.missing,
+                    s.orphaned,
+                    s.ignored,
+                    s.errors,
+                    r.exit_code,
+                    r.filters
+                ));
+            }
+            text.trim_end_matches(' ').to_string()
+        }
+    };
+    write_output(None, &text)?;
+    Ok(exit::OK)
+}
+
+/// Resolves the single app a per-app command is about, or explains why it cannot.
+fn single_app_options(app: &str, cluster: Option<&str>) -> ScanOptions {
+    ScanOptions {
+        apps: vec![glob_literal(app)],
+        clusters: cluster.map(|c| vec![glob_literal(c)]).unwrap_or_default(),
+        progress: false,
+        record: false,
+    }
+}
+
+/// Escapes glob metacharacters so a name matches only itself.
+fn glob_literal(name: &str) -> String {
+    let mut escaped = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '{' | '}') {
+            escaped.push('[');
+            escaped.push(c);
+            escaped.push(']');
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
+}
+
+fn diff(config: &Config, app: &str, cluster: Option<&str>) -> anyhow::Result<i32> {
+    let options = single_app_options(app, cluster);
+    let outcome = match scan::run(config, &options) {
+        Ok(outcome) => outcome,
+        Err(ScanFailure::Usage(message)) => {
+            eprintln!("error: {message}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let result = &outcome.result;
+    let mut text = String::new();
+    for f in &result.findings {
+        match f.status {
+            Status::InSync => {}
+            Status::Modified | Status::Ignored => {
+                if let Some(diff) = &f.diff {
+                    if f.status == Status::Ignored {
+                        text.push_str(&format!(
+                            "# {} {}/{}: differences ignored by rule\n",
+                            f.kind,
+                            f.namespace.as_deref().unwrap_or("-"),
+                            f.name
+                        ));
+                    }
+                    text.push_str(diff);
+                    if !diff.ends_with('\n') {
+                        text.push('\n');
+                    }
+                }
+            }
+            Status::Missing => text.push_str(&format!(
+                "# missing from the cluster: {} {}{}\n",
+                f.kind,
+                f.namespace
+                    .as_ref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default(),
+                f.name
+            )),
+            Status::Orphaned => text.push_str(&format!(
+                "# orphaned (in the cluster, not in Git): {} {}{}\n",
+                f.kind,
+                f.namespace
+                    .as_ref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default(),
+                f.name
+            )),
+        }
+    }
+    for e in &result.errors {
+        eprintln!("error [{}]: {}", e.stage.as_str(), e.message);
+    }
+    write_output(None, &text)?;
+    Ok(if !result.errors.is_empty() {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    })
+}
+
+fn render(
+    config: &Config,
+    app: &str,
+    cluster: Option<&str>,
+    format: ObjectFormat,
+) -> anyhow::Result<i32> {
+    let options = single_app_options(app, cluster);
+    let rendered = match scan::render_only(config, &options) {
+        Ok(rendered) => rendered,
+        Err(ScanFailure::Usage(message)) => {
+            eprintln!("error: {message}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut failed = false;
+    let mut text = String::new();
+    let mut objects = Vec::new();
+    for (planned, result) in &rendered {
+        match result {
+            Ok(list) => objects.extend(list.iter().map(|r| r.body.clone())),
+            Err(message) => {
+                failed = true;
+                eprintln!(
+                    "error: app {} on {}: {message}",
+                    planned.name, planned.cluster
+                );
+            }
+        }
+    }
+    match format {
+        ObjectFormat::Json => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+            text.push_str(&serde_json::to_string_pretty(&list)?);
+            text.push('\n');
+        }
+        ObjectFormat::Yaml => {
+            for object in &objects {
+                text.push_str("---\n");
+                text.push_str(&serde_yaml::to_string(object)?);
+            }
+        }
+    }
+    write_output(None, &text)?;
+    Ok(if failed { exit::PARTIAL } else { exit::OK })
+}
+
+fn clusters(config: &Config, format: TableOrJson) -> anyhow::Result<i32> {
+    let checks = scan::check_clusters(config);
+    let text = match format {
+        TableOrJson::Json => serde_json::to_string_pretty(&checks)? + "\n",
+        TableOrJson::Table => {
+            let mut text = format!(
+                "{:<20}  {:<9}  {:<11}  {:>8}  {}\n",
+                "NAME", "KIND", "STATUS", "OBJECTS", "DETAIL"
+            );
+            for c in &checks {
+                text.push_str(&format!(
+                    "{:<20}  {:<9}  {:<11}  {:>8}  {}\n",
+                    c.name,
+                    c.kind,
+                    c.status,
+                    c.objects
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    c.detail
+                ));
+            }
+            text
+        }
+    };
+    write_output(None, &text)?;
+    Ok(if checks.iter().all(|c| c.status == "ok") {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}

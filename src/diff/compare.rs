@@ -1,0 +1,389 @@
+//! The comparison proper: is the (normalised) desired object contained in the live one, the
+//! way a sync would merge it?
+//!
+//! Rules, each named in the README:
+//! - *subset*: fields Git does not mention are not drift (the server and controllers add many);
+//! - *empty-is-absent*: `null`, `{}`, `[]`, `""`, `false` and `0` in Git match an absent live
+//!   field, because the server drops such values from omitempty fields;
+//! - *merge-keys*: keyed lists are matched item by item by their merge key, sets by value,
+//!   atomic lists position by position with equal length;
+//! - *three-way*: a field the previous apply owned, still live, but gone from Git is drift,
+//!   because a sync would remove it;
+//! - *numbers*: `1` equals `1.0`; otherwise JSON types are kept (a string `"8080"` is not the
+//!   integer `8080`, as the server keeps int-or-string values as sent).
+
+use super::fieldset::{item_key, keys_equal, FieldSet, Seg};
+use super::lists::{list_kind, ListKind};
+use serde_json::Value;
+
+/// One difference found, before ignore rules and redaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawChange {
+    /// RFC 6901 pointer, with Git's list positions where Git has the item.
+    pub pointer: String,
+    /// RFC 6901 pointer into the live object (`-` to append), for the patch.
+    pub live_pointer: String,
+    /// The path in managedFields form, to find who owns the live field.
+    pub segs: Vec<Seg>,
+    pub desired: Option<Value>,
+    pub live: Option<Value>,
+}
+
+/// Compares `desired` against `live`; `applied` is what the previous apply owned, if known.
+pub fn compare(
+    group: &str,
+    kind: &str,
+    builtin: bool,
+    desired: &Value,
+    live: &Value,
+    applied: Option<&FieldSet>,
+) -> Vec<RawChange> {
+    let mut walker = Walker {
+        group,
+        kind,
+        builtin,
+        changes: Vec::new(),
+        pointer: Vec::new(),
+        live_pointer: Vec::new(),
+        segs: Vec::new(),
+        fields: Vec::new(),
+    };
+    walker.walk(desired, live, applied);
+    walker.changes
+}
+
+struct Walker<'a> {
+    group: &'a str,
+    kind: &'a str,
+    builtin: bool,
+    changes: Vec<RawChange>,
+    pointer: Vec<String>,
+    live_pointer: Vec<String>,
+    segs: Vec<Seg>,
+    fields: Vec<String>,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, desired: &Value, live: &Value, applied: Option<&FieldSet>) {
+        match (desired, live) {
+            (Value::Object(d), Value::Object(l)) => {
+                for (name, dv) in d {
+                    self.enter_field(name);
+                    match l.get(name) {
+                        Some(lv) if !lv.is_null() => {
+                            self.walk(dv, lv, applied.and_then(|a| a.field(name)))
+                        }
+                        _ if is_unasserted(dv) => {}
+                        _ => self.record(Some(dv), None),
+                    }
+                    self.leave_field();
+                }
+                if let Some(applied) = applied {
+                    let mut removed: Vec<&String> = applied
+                        .fields
+                        .keys()
+                        .filter(|name| d.get(*name).is_none_or(Value::is_null))
+                        .collect();
+                    removed.sort();
+                    for name in removed {
+                        let Some(lv) = l.get(name).filter(|v| !is_unasserted(v)) else {
+                            continue;
+                        };
+                        let owned = applied.field(name);
+                        self.enter_field(name);
+                        match (lv, owned) {
+                            // A map or keyed list Git dropped: only what the apply owned
+                            // inside it goes; what others added stays.
+                            (Value::Object(_), Some(owned)) if !owned.is_leaf() => {
+                                self.walk(&Value::Object(serde_json::Map::new()), lv, Some(owned))
+                            }
+                            (Value::Array(_), Some(owned))
+                                if !owned.keys.is_empty() || !owned.values.is_empty() =>
+                            {
+                                self.walk(&Value::Array(Vec::new()), lv, Some(owned))
+                            }
+                            _ => self.record(None, Some(lv)),
+                        }
+                        self.leave_field();
+                    }
+                }
+            }
+            (Value::Array(d), Value::Array(l)) => self.walk_list(d, l, applied),
+            (d, _) if is_unasserted(d) && is_unasserted(live) => {}
+            (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => {
+                self.record(Some(desired), Some(live))
+            }
+            (d, l) => {
+                if !scalars_equal(d, l) {
+                    self.record(Some(d), Some(l));
+                }
+            }
+        }
+    }
+
+    fn walk_list(&mut self, desired: &[Value], live: &[Value], applied: Option<&FieldSet>) {
+        let fields: Vec<&str> = self.fields.iter().map(String::as_str).collect();
+        let kind = list_kind(self.group, self.kind, &fields, self.builtin);
+        match kind {
+            ListKind::Keyed(key_fields) => {
+                let live_keys: Vec<Option<serde_json::Map<String, Value>>> =
+                    live.iter().map(|item| item_key(item, key_fields)).collect();
+                let mut desired_keys = Vec::new();
+                for (index, item) in desired.iter().enumerate() {
+                    let key = item_key(item, key_fields);
+                    let found = key.as_ref().and_then(|key| {
+                        live_keys
+                            .iter()
+                            .position(|lk| lk.as_ref().is_some_and(|lk| keys_equal(lk, key)))
+                    });
+                    match (key, found) {
+                        (Some(key), Some(live_index)) => {
+                            self.enter_item(index, live_index, Seg::Key(key.clone()));
+                            self.walk(item, &live[live_index], applied.and_then(|a| a.key(&key)));
+                            self.leave_item();
+                            desired_keys.push(key);
+                        }
+                        (key, _) => {
+                            let seg = key.clone().map(Seg::Key).unwrap_or(Seg::Index(index));
+                            self.enter_item_appended(index, seg);
+                            self.record(Some(item), None);
+                            self.leave_item();
+                            if let Some(key) = key {
+                                desired_keys.push(key);
+                            }
+                        }
+                    }
+                }
+                if let Some(applied) = applied {
+                    for (live_index, live_key) in live_keys.iter().enumerate() {
+                        let Some(live_key) = live_key else { continue };
+                        let was_applied = applied.key(live_key).is_some();
+                        let still_desired = desired_keys.iter().any(|k| keys_equal(k, live_key));
+                        if was_applied && !still_desired {
+                            self.enter_item(live_index, live_index, Seg::Key(live_key.clone()));
+                            self.record(None, Some(&live[live_index]));
+                            self.leave_item();
+                        }
+                    }
+                }
+            }
+            ListKind::Set => {
+                for (index, item) in desired.iter().enumerate() {
+                    if !live.iter().any(|l| scalars_equal(l, item)) {
+                        self.enter_item_appended(index, Seg::Value(item.clone()));
+                        self.record(Some(item), None);
+                        self.leave_item();
+                    }
+                }
+                if let Some(applied) = applied {
+                    for (live_index, item) in live.iter().enumerate() {
+                        let still_desired = desired.iter().any(|d| scalars_equal(d, item));
+                        if applied.has_value(item) && !still_desired {
+                            self.enter_item(live_index, live_index, Seg::Value(item.clone()));
+                            self.record(None, Some(item));
+                            self.leave_item();
+                        }
+                    }
+                }
+            }
+            ListKind::Atomic => {
+                let equal = desired.len() == live.len()
+                    && desired
+                        .iter()
+                        .zip(live)
+                        .all(|(d, l)| self.atomic_item_equal(d, l));
+                if !equal {
+                    self.record(
+                        Some(&Value::Array(desired.to_vec())),
+                        Some(&Value::Array(live.to_vec())),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Items of an atomic list: the desired item must be contained in the live one (the server
+    /// may default fields inside items), with nested lists compared by their own semantics.
+    fn atomic_item_equal(&self, desired: &Value, live: &Value) -> bool {
+        let mut probe = Walker {
+            group: self.group,
+            kind: self.kind,
+            builtin: self.builtin,
+            changes: Vec::new(),
+            pointer: Vec::new(),
+            live_pointer: Vec::new(),
+            segs: Vec::new(),
+            fields: self.fields.clone(),
+        };
+        probe.walk(desired, live, None);
+        probe.changes.is_empty()
+    }
+
+    fn enter_field(&mut self, name: &str) {
+        let escaped = escape_pointer_token(name);
+        self.pointer.push(escaped.clone());
+        self.live_pointer.push(escaped);
+        self.segs.push(Seg::Field(name.to_string()));
+        self.fields.push(name.to_string());
+    }
+
+    fn leave_field(&mut self) {
+        self.pointer.pop();
+        self.live_pointer.pop();
+        self.segs.pop();
+        self.fields.pop();
+    }
+
+    fn enter_item(&mut self, index: usize, live_index: usize, seg: Seg) {
+        self.pointer.push(index.to_string());
+        self.live_pointer.push(live_index.to_string());
+        self.segs.push(seg);
+    }
+
+    fn enter_item_appended(&mut self, index: usize, seg: Seg) {
+        self.pointer.push(index.to_string());
+        self.live_pointer.push("-".to_string());
+        self.segs.push(seg);
+    }
+
+    fn leave_item(&mut self) {
+        self.pointer.pop();
+        self.live_pointer.pop();
+        self.segs.pop();
+    }
+
+    fn record(&mut self, desired: Option<&Value>, live: Option<&Value>) {
+        self.changes.push(RawChange {
+            pointer: join_pointer(&self.pointer),
+            live_pointer: join_pointer(&self.live_pointer),
+            segs: self.segs.clone(),
+            desired: desired.cloned(),
+            live: live.cloned(),
+        });
+    }
+}
+
+/// Values that Git may write and the server drops from omitempty fields.
+pub fn is_unasserted(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// Scalar equality with numbers compared by value (`1` = `1.0`).
+pub fn scalars_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
+                x == y
+            } else if let (Some(x), Some(y)) = (x.as_u64(), y.as_u64()) {
+                x == y
+            } else {
+                x.as_f64() == y.as_f64()
+            }
+        }
+        _ => a == b,
+    }
+}
+
+pub fn escape_pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+fn join_pointer(tokens: &[String]) -> String {
+    let mut pointer = String::new();
+    for token in tokens {
+        pointer.push('/');
+        pointer.push_str(token);
+    }
+    pointer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment(containers: Value) -> Value {
+        json!({"spec": {"template": {"spec": {"containers": containers}}}})
+    }
+
+    #[test]
+    fn containers_match_by_name_not_position() {
+        let desired =
+            deployment(json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]));
+        let live =
+            deployment(json!([{"name": "b", "image": "b:1"}, {"name": "a", "image": "a:1"}]));
+        assert!(compare("apps", "Deployment", true, &desired, &live, None).is_empty());
+    }
+
+    #[test]
+    fn changed_image_points_at_the_git_position() {
+        let desired =
+            deployment(json!([{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]));
+        let live =
+            deployment(json!([{"name": "b", "image": "b:2"}, {"name": "a", "image": "a:1"}]));
+        let changes = compare("apps", "Deployment", true, &desired, &live, None);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].pointer, "/spec/template/spec/containers/1/image");
+        assert_eq!(
+            changes[0].live_pointer,
+            "/spec/template/spec/containers/0/image"
+        );
+    }
+
+    #[test]
+    fn extra_verb_in_atomic_rule_list_is_drift() {
+        let desired = json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]});
+        let live = json!({"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]}]});
+        let changes = compare(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            true,
+            &desired,
+            &live,
+            None,
+        );
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].pointer, "/rules");
+    }
+
+    #[test]
+    fn removed_from_git_but_previously_applied_is_drift() {
+        let desired = deployment(json!([{"name": "a", "env": [{"name": "X", "value": "1"}]}]));
+        let live = deployment(
+            json!([{"name": "a", "env": [{"name": "X", "value": "1"}, {"name": "OLD", "value": "2"}]}]),
+        );
+        let applied_manifest = deployment(
+            json!([{"name": "a", "env": [{"name": "X", "value": "1"}, {"name": "OLD", "value": "2"}]}]),
+        );
+        let applied = FieldSet::from_applied("apps", "Deployment", true, &applied_manifest);
+        assert!(compare("apps", "Deployment", true, &desired, &live, None).is_empty());
+        let changes = compare("apps", "Deployment", true, &desired, &live, Some(&applied));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].pointer, "/spec/template/spec/containers/0/env/1");
+        assert_eq!(changes[0].desired, None);
+    }
+
+    #[test]
+    fn empty_values_match_absent_fields_and_numbers_compare_by_value() {
+        let desired = json!({"metadata": {"labels": {}}, "spec": {"hostNetwork": false, "x": 1.0, "env": [{"name": "A", "value": ""}]}});
+        let live = json!({"metadata": {}, "spec": {"x": 1, "env": [{"name": "A"}]}});
+        assert!(compare("", "ConfigMap", true, &desired, &live, None).is_empty());
+    }
+
+    #[test]
+    fn int_or_string_keeps_its_type() {
+        let desired = json!({"spec": {"ports": [{"port": 80, "targetPort": "http"}]}});
+        let live =
+            json!({"spec": {"ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]}});
+        let changes = compare("", "Service", true, &desired, &live, None);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].pointer, "/spec/ports/0/targetPort");
+    }
+}

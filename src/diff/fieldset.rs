@@ -1,0 +1,278 @@
+//! Field ownership: the set of fields a manager owns (managedFields `fieldsV1`) or that the
+//! previous apply sent (`kubectl.kubernetes.io/last-applied-configuration`), as one tree.
+//!
+//! Ownership answers two questions: which fields a sync would remove because the applier set
+//! them before and Git no longer does (three-way diff), and who changed a drifted field.
+
+use super::lists::{list_kind, ListKind};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// One step of a path into an object, in the form managedFields uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seg {
+    Field(String),
+    /// An item of a keyed list, by its key fields.
+    Key(Map<String, Value>),
+    /// An item of a set list, by its value.
+    Value(Value),
+    /// An item of an atomic list: ownership stops at the list.
+    Index(usize),
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldSet {
+    pub fields: HashMap<String, FieldSet>,
+    pub keys: Vec<(Map<String, Value>, FieldSet)>,
+    pub values: Vec<Value>,
+    /// Set for a map of an applied manifest: an empty one owns nothing below it, where an
+    /// empty managedFields entry owns the whole field.
+    pub map: bool,
+}
+
+impl FieldSet {
+    /// Parses a managedFields `fieldsV1` tree (`f:name`, `k:{json}`, `v:json`, `i:N`, `.`).
+    pub fn from_fields_v1(tree: &Value) -> FieldSet {
+        let mut set = FieldSet::default();
+        let Some(map) = tree.as_object() else {
+            return set;
+        };
+        for (entry, child) in map {
+            if let Some(name) = entry.strip_prefix("f:") {
+                set.fields
+                    .insert(name.to_string(), FieldSet::from_fields_v1(child));
+            } else if let Some(key) = entry.strip_prefix("k:") {
+                if let Ok(Value::Object(key)) = serde_json::from_str::<Value>(key) {
+                    set.keys.push((key, FieldSet::from_fields_v1(child)));
+                }
+            } else if let Some(value) = entry.strip_prefix("v:") {
+                if let Ok(value) = serde_json::from_str::<Value>(value) {
+                    set.values.push(value);
+                }
+            }
+        }
+        set
+    }
+
+    /// The fields of an applied manifest (last-applied-configuration), with its lists keyed the
+    /// way the server merges them.
+    pub fn from_applied(group: &str, kind: &str, builtin: bool, applied: &Value) -> FieldSet {
+        let mut fields = Vec::new();
+        from_applied_at(group, kind, builtin, applied, &mut fields)
+    }
+
+    /// True when the field is owned whole (a scalar, an atomic list or struct).
+    pub fn is_leaf(&self) -> bool {
+        !self.map && self.fields.is_empty() && self.keys.is_empty() && self.values.is_empty()
+    }
+
+    pub fn field(&self, name: &str) -> Option<&FieldSet> {
+        self.fields.get(name)
+    }
+
+    pub fn key(&self, key: &Map<String, Value>) -> Option<&FieldSet> {
+        self.keys
+            .iter()
+            .find(|(k, _)| keys_equal(k, key))
+            .map(|(_, set)| set)
+    }
+
+    pub fn has_value(&self, value: &Value) -> bool {
+        self.values
+            .iter()
+            .any(|v| super::compare::scalars_equal(v, value))
+    }
+
+    /// True when this set owns the field at `path`, or an atomic field containing it.
+    pub fn owns(&self, path: &[Seg]) -> bool {
+        let Some((first, rest)) = path.split_first() else {
+            return true;
+        };
+        let child = match first {
+            Seg::Field(name) => self.field(name),
+            Seg::Key(key) => self.key(key),
+            Seg::Value(value) => return self.has_value(value),
+            Seg::Index(_) => return true,
+        };
+        match child {
+            Some(child) if child.is_leaf() => true,
+            Some(child) => child.owns(rest),
+            None => false,
+        }
+    }
+}
+
+fn from_applied_at<'a>(
+    group: &str,
+    kind: &str,
+    builtin: bool,
+    value: &'a Value,
+    fields: &mut Vec<&'a str>,
+) -> FieldSet {
+    let mut set = FieldSet::default();
+    match value {
+        Value::Object(map) => {
+            set.map = true;
+            for (name, child) in map {
+                fields.push(name.as_str());
+                let child_set = from_applied_at(group, kind, builtin, child, fields);
+                fields.pop();
+                set.fields.insert(name.clone(), child_set);
+            }
+        }
+        Value::Array(items) => match list_kind(group, kind, fields, builtin) {
+            ListKind::Keyed(key_fields) => {
+                for item in items {
+                    if let Some(key) = item_key(item, key_fields) {
+                        let child = from_applied_at(group, kind, builtin, item, fields);
+                        set.keys.push((key, child));
+                    }
+                }
+            }
+            ListKind::Set => set.values.extend(items.iter().cloned()),
+            ListKind::Atomic => {}
+        },
+        _ => {}
+    }
+    set
+}
+
+/// The key of a keyed-list item, with server defaults for key fields it leaves out.
+pub fn item_key(item: &Value, key_fields: &[&str]) -> Option<Map<String, Value>> {
+    let object = item.as_object()?;
+    let mut key = Map::new();
+    for field in key_fields {
+        match object.get(*field) {
+            Some(v) if !v.is_null() => {
+                key.insert((*field).to_string(), v.clone());
+            }
+            _ => {
+                if let Some(default) = super::lists::key_default(field) {
+                    key.insert((*field).to_string(), default);
+                } else if key_fields.len() == 1 {
+                    return None;
+                }
+            }
+        }
+    }
+    if key.is_empty() {
+        None
+    } else {
+        Some(key)
+    }
+}
+
+pub fn keys_equal(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            b.get(k)
+                .is_some_and(|other| super::compare::scalars_equal(v, other))
+        })
+}
+
+/// The managers recorded in an object's managedFields with their field sets.
+pub struct Managers {
+    pub entries: Vec<ManagerEntry>,
+}
+
+pub struct ManagerEntry {
+    pub manager: String,
+    pub operation: String,
+    pub subresource: Option<String>,
+    pub fields: FieldSet,
+}
+
+impl Managers {
+    pub fn from_object(object: &Value) -> Managers {
+        let entries = object
+            .pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|entry| {
+                        let manager = entry.get("manager")?.as_str()?.to_string();
+                        Some(ManagerEntry {
+                            manager,
+                            operation: entry
+                                .get("operation")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string(),
+                            subresource: entry
+                                .get("subresource")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                            fields: entry
+                                .get("fieldsV1")
+                                .map(FieldSet::from_fields_v1)
+                                .unwrap_or_default(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Managers { entries }
+    }
+
+    /// Managers owning the field at `path`, in the order managedFields lists them.
+    pub fn owners(&self, path: &[Seg]) -> Vec<String> {
+        let mut owners: Vec<String> = Vec::new();
+        for entry in &self.entries {
+            if entry.fields.owns(path) && !owners.contains(&entry.manager) {
+                owners.push(entry.manager.clone());
+            }
+        }
+        owners
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_v1_ownership_of_keyed_container_field() {
+        let tree = json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {
+            "k:{\"name\":\"web\"}": {".": {}, "f:image": {}}
+        }}}}});
+        let set = FieldSet::from_fields_v1(&tree);
+        let mut key = Map::new();
+        key.insert("name".into(), json!("web"));
+        let path = vec![
+            Seg::Field("spec".into()),
+            Seg::Field("template".into()),
+            Seg::Field("spec".into()),
+            Seg::Field("containers".into()),
+            Seg::Key(key.clone()),
+            Seg::Field("image".into()),
+        ];
+        assert!(set.owns(&path));
+        let mut other = path.clone();
+        other[5] = Seg::Field("env".into());
+        assert!(!set.owns(&other));
+    }
+
+    #[test]
+    fn applied_manifest_keys_lists_by_merge_key() {
+        let applied = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "env": [{"name": "A", "value": "1"}]}
+        ]}}}});
+        let set = FieldSet::from_applied("apps", "Deployment", true, &applied);
+        let containers = set
+            .field("spec")
+            .and_then(|s| s.field("template"))
+            .and_then(|s| s.field("spec"))
+            .and_then(|s| s.field("containers"))
+            .expect("containers");
+        let mut key = Map::new();
+        key.insert("name".into(), json!("web"));
+        let env = containers
+            .key(&key)
+            .and_then(|c| c.field("env"))
+            .expect("env");
+        let mut a = Map::new();
+        a.insert("name".into(), json!("A"));
+        assert!(env.key(&a).is_some());
+    }
+}

@@ -1,0 +1,305 @@
+//! Drift: compares the desired objects of an app with the live objects of its cluster and
+//! classifies every resource `in_sync`, `modified`, `missing`, `orphaned` or `ignored`.
+//!
+//! The comparison asks one question: would applying the desired manifest change anything?
+//! [`normalize`] removes what the server adds, [`compare`] walks both objects with the list
+//! semantics of [`lists`] and the previous apply from [`fieldset`], [`ignore`] sets aside the
+//! expected differences, [`redact`] keeps Secret values out, [`output`] writes patch and diff.
+
+pub mod compare;
+pub mod defaults;
+pub mod fieldset;
+pub mod ignore;
+pub mod lists;
+pub mod normalize;
+pub mod output;
+pub mod quantity;
+pub mod redact;
+
+use crate::config::Tracking;
+use crate::kinds;
+use crate::live::LiveState;
+use crate::model::{Change, Finding, Resource, ResourceKey, Status};
+use compare::RawChange;
+use fieldset::{FieldSet, Managers};
+use ignore::CompiledRule;
+use std::collections::HashSet;
+
+/// Field managers whose server-side apply ownership stands for "the previous apply" when an
+/// object has no last-applied annotation: what they own and Git lacks, a sync would remove.
+pub const DEFAULT_APPLIERS: &[&str] = &[
+    "argocd-controller",
+    "kustomize-controller",
+    "helm",
+    "plumbline",
+    "kubectl-client-side-apply",
+];
+
+/// What the comparison needs to know beyond the two objects.
+pub struct Settings<'a> {
+    pub tracking: &'a Tracking,
+    pub ignore: Vec<CompiledRule>,
+    pub appliers: Vec<String>,
+}
+
+/// The verdict for one desired object that exists live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub status: Status,
+    pub changes: Vec<Change>,
+    pub managers: Vec<String>,
+    pub patch: Option<serde_json::Value>,
+    pub diff: Option<String>,
+}
+
+/// Classifies every desired object of an app and finds the app's orphans.
+pub fn diff_app(
+    app: &str,
+    cluster: &str,
+    desired: &[Resource],
+    live: &LiveState,
+    settings: &Settings,
+) -> Vec<Finding> {
+    let mut findings = Vec::with_capacity(desired.len());
+    let mut desired_keys: HashSet<&ResourceKey> = HashSet::with_capacity(desired.len());
+    for object in desired {
+        desired_keys.insert(&object.key);
+        let mut finding = Finding {
+            app: app.to_string(),
+            cluster: cluster.to_string(),
+            group: object.key.group.clone(),
+            version: object.version.clone(),
+            kind: object.key.kind.clone(),
+            namespace: object.key.namespace.clone(),
+            name: object.key.name.clone(),
+            status: Status::Missing,
+            changes: Vec::new(),
+            managers: Vec::new(),
+            last_commit: None,
+            reason: None,
+            origin: object.origin.clone(),
+            patch: None,
+            diff: None,
+        };
+        match live.get(&object.key) {
+            Some(live_object) => {
+                let verdict = diff_object(object, live_object, app, settings);
+                finding.status = verdict.status;
+                finding.changes = verdict.changes;
+                finding.managers = verdict.managers;
+                finding.patch = verdict.patch;
+                finding.diff = verdict.diff;
+            }
+            None => {
+                if live.serves(&object.key.group, &object.key.kind) == Some(false) {
+                    finding.reason = Some("kind not served by the cluster".into());
+                }
+            }
+        }
+        findings.push(finding);
+    }
+    let mut orphans: Vec<&Resource> = live
+        .objects()
+        .filter(|o| {
+            !desired_keys.contains(&o.key) && is_orphan_candidate(o, app, settings.tracking)
+        })
+        .collect();
+    orphans.sort_by(|a, b| a.key.cmp(&b.key));
+    for object in orphans {
+        findings.push(Finding {
+            app: app.to_string(),
+            cluster: cluster.to_string(),
+            group: object.key.group.clone(),
+            version: object.version.clone(),
+            kind: object.key.kind.clone(),
+            namespace: object.key.namespace.clone(),
+            name: object.key.name.clone(),
+            status: Status::Orphaned,
+            changes: Vec::new(),
+            managers: Vec::new(),
+            last_commit: None,
+            reason: None,
+            origin: None,
+            patch: None,
+            diff: None,
+        });
+    }
+    findings
+}
+
+/// The app a live object is attributed to: the tracking label, or Argo CD's tracking-id
+/// annotation when it names this very object (a copied annotation does not count).
+pub fn tracked_app<'a>(object: &'a Resource, tracking: &Tracking) -> Option<&'a str> {
+    if let Some(app) = object.label(&tracking.label) {
+        return Some(app);
+    }
+    let annotation = object.annotation(&tracking.annotation)?;
+    let (app, identity) = annotation.split_once(':')?;
+    let (group_kind, namespaced_name) = identity.split_once(':')?;
+    let (group, kind) = group_kind.split_once('/')?;
+    let (namespace, name) = namespaced_name.split_once('/')?;
+    let same_object = group == object.key.group
+        && kind == object.key.kind
+        && name == object.key.name
+        && (namespace.is_empty() || Some(namespace) == object.key.namespace.as_deref());
+    same_object.then_some(app)
+}
+
+/// Top-level objects attributed to the app. Objects owned by a controller and objects whose
+/// labels controllers copy (Endpoints, EndpointSlices, Events, Leases) are never orphans.
+fn is_orphan_candidate(object: &Resource, app: &str, tracking: &Tracking) -> bool {
+    tracked_app(object, tracking) == Some(app)
+        && !object.has_owner()
+        && !kinds::is_label_copy_kind(&object.key.group, &object.key.kind)
+}
+
+/// Compares one desired object with its live counterpart.
+pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Settings) -> Verdict {
+    let group = desired.key.group.as_str();
+    let kind = desired.key.kind.as_str();
+    let builtin = kinds::builtin_namespaced(group, kind).is_some();
+    let desired_norm = normalize::desired(
+        group,
+        kind,
+        &desired.body,
+        app,
+        settings.tracking,
+        Some(&live.body),
+    );
+    let live_norm = normalize::live(group, kind, &live.body);
+    let managers = Managers::from_object(&live.body);
+    let applied = previous_apply(group, kind, builtin, &live.body, &managers, settings);
+    let raw = compare::compare(
+        group,
+        kind,
+        builtin,
+        &desired_norm,
+        &live_norm,
+        applied.as_ref(),
+    );
+    if raw.is_empty() {
+        return Verdict {
+            status: Status::InSync,
+            changes: Vec::new(),
+            managers: Vec::new(),
+            patch: None,
+            diff: None,
+        };
+    }
+    let rules: Vec<&CompiledRule> = settings
+        .ignore
+        .iter()
+        .filter(|r| r.applies_to(&desired.key))
+        .collect();
+    let secret = redact::is_secret(group, kind);
+    let mut kept: Vec<(&RawChange, Vec<String>)> = Vec::new();
+    let mut ignored: Vec<(&RawChange, Vec<String>)> = Vec::new();
+    for change in &raw {
+        let owners = if change.live.is_some() {
+            managers.owners(&change.segs)
+        } else {
+            Vec::new()
+        };
+        if rules.iter().any(|r| r.ignores(&change.pointer, &owners)) {
+            ignored.push((change, owners));
+        } else {
+            kept.push((change, owners));
+        }
+    }
+    let (status, shown) = if kept.is_empty() {
+        (Status::Ignored, ignored)
+    } else {
+        (Status::Modified, kept)
+    };
+    let mut owners_all: Vec<String> = Vec::new();
+    for (_, owners) in &shown {
+        for owner in owners {
+            if !owners_all.contains(owner) {
+                owners_all.push(owner.clone());
+            }
+        }
+    }
+    let changes = shown.iter().map(|(c, _)| to_change(c, secret)).collect();
+    let raw_shown: Vec<&RawChange> = shown.iter().map(|(c, _)| *c).collect();
+    let patch = output::patch(&raw_shown);
+    let label = desired.key.to_string();
+    let diff = output::yaml_diff(&live_norm, &patch, secret, &label);
+    let mut patch = patch;
+    if secret {
+        output::redact_patch(&mut patch);
+    }
+    Verdict {
+        status,
+        changes,
+        managers: owners_all,
+        patch: Some(patch),
+        diff,
+    }
+}
+
+/// What the previous apply owned: the last-applied annotation when present, else the fields
+/// owned by a known applier through server-side apply.
+fn previous_apply(
+    group: &str,
+    kind: &str,
+    builtin: bool,
+    live: &serde_json::Value,
+    managers: &Managers,
+    settings: &Settings,
+) -> Option<FieldSet> {
+    if let Some(applied) = normalize::last_applied(live) {
+        return Some(FieldSet::from_applied(group, kind, builtin, &applied));
+    }
+    let mut owned: Option<FieldSet> = None;
+    for entry in &managers.entries {
+        if entry.operation == "Apply"
+            && entry.subresource.is_none()
+            && settings.appliers.iter().any(|a| a == &entry.manager)
+        {
+            match owned.as_mut() {
+                Some(set) => merge_sets(set, &entry.fields),
+                None => owned = Some(entry.fields.clone()),
+            }
+        }
+    }
+    owned
+}
+
+fn merge_sets(into: &mut FieldSet, other: &FieldSet) {
+    for (name, child) in &other.fields {
+        merge_sets(into.fields.entry(name.clone()).or_default(), child);
+    }
+    for (key, child) in &other.keys {
+        match into
+            .keys
+            .iter_mut()
+            .find(|(k, _)| fieldset::keys_equal(k, key))
+        {
+            Some((_, existing)) => merge_sets(existing, child),
+            None => into.keys.push((key.clone(), child.clone())),
+        }
+    }
+    for value in &other.values {
+        if !into.has_value(value) {
+            into.values.push(value.clone());
+        }
+    }
+}
+
+fn to_change(raw: &RawChange, secret: bool) -> Change {
+    let redact = secret && redact::is_secret_path(&raw.pointer);
+    let shown = |v: &Option<serde_json::Value>| {
+        v.as_ref().map(|v| {
+            if redact {
+                redact::redact_value(v)
+            } else {
+                v.clone()
+            }
+        })
+    };
+    Change {
+        path: raw.pointer.clone(),
+        desired: shown(&raw.desired),
+        live: shown(&raw.live),
+    }
+}

@@ -1,0 +1,804 @@
+//! The orchestrator: the only module that knows the order of the stages of a scan.
+//!
+//! sources -> plan (apps x clusters) -> live -> render -> diff -> history -> store.
+//! A failing source, cluster or app is recorded and the rest of the scan goes on.
+
+use crate::config::{AppConfig, ClusterAccess, Config, IgnoreRule, RenderKind};
+use crate::diff::{self, ignore::CompiledRule};
+use crate::live::{snapshot, LiveState};
+use crate::model::{
+    ClusterResult, CommitRef, Finding, ScanError, ScanResult, SourceResult, Stage, Status, Summary,
+    TrailCommit,
+};
+use crate::render::{self, Rendered, Tree};
+use crate::source::{history, Mirror, RepoFile};
+use crate::store::{AppRecord, ScanRecord, Store, StoreError};
+use globset::{Glob, GlobMatcher};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+/// How many commits the audit trail reaches back on a first scan.
+pub const FIRST_SCAN_COMMITS: usize = 100;
+/// How far back `last_commit` looks for the commit that last touched a file.
+const LAST_COMMIT_DEPTH: usize = 10_000;
+
+/// What the user asked of this scan beyond the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    pub apps: Vec<String>,
+    pub clusters: Vec<String>,
+    /// Show progress on stderr.
+    pub progress: bool,
+    /// Record the scan in the database (`diff` looks without recording).
+    pub record: bool,
+}
+
+/// An app of the plan: one app config (or app_set expansion) on one cluster.
+#[derive(Debug, Clone)]
+pub struct PlannedApp {
+    pub name: String,
+    pub source: String,
+    pub path: String,
+    pub cluster: String,
+    pub namespace: Option<String>,
+    pub render: RenderKind,
+    pub ignore: Vec<IgnoreRule>,
+}
+
+/// A finished scan: the result as stored, and the exit code that goes with it.
+pub struct Outcome {
+    pub result: ScanResult,
+    /// The stored row hash and database, when the scan was recorded.
+    pub row_hash: Option<String>,
+    pub database: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanFailure {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The cache of Git mirrors: `$PLUMBLINE_CACHE`, else the user's cache directory.
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PLUMBLINE_CACHE").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("plumbline")
+}
+
+/// A source fetched for this scan.
+struct FetchedSource {
+    mirror: Mirror,
+    commit: String,
+}
+
+struct MirrorTree<'a> {
+    mirror: &'a Mirror,
+    commit: &'a str,
+}
+
+impl Tree for MirrorTree<'_> {
+    fn read_dir(&self, path: &str) -> Result<Vec<RepoFile>, String> {
+        self.mirror
+            .read_dir(self.commit, path)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Sources fetched, plan made, clusters read: what every command that looks at apps needs.
+struct Prepared {
+    sources: HashMap<String, FetchedSource>,
+    source_results: Vec<SourceResult>,
+    plan: Vec<PlannedApp>,
+    clusters: HashMap<String, LiveState>,
+    cluster_results: Vec<ClusterResult>,
+    errors: Vec<ScanError>,
+}
+
+fn prepare(
+    config: &Config,
+    options: &ScanOptions,
+    progress: &Progress,
+) -> Result<Prepared, ScanFailure> {
+    let app_filter = globs(&options.apps)?;
+    let cluster_filter = globs(&options.clusters)?;
+    let mut errors: Vec<ScanError> = Vec::new();
+
+    progress.message("fetching sources");
+    let (sources, source_results) = fetch_sources(config, &mut errors);
+
+    let plan: Vec<PlannedApp> = plan(config, &sources, &mut errors)
+        .into_iter()
+        .filter(|a| matches_any(&app_filter, &a.name) && matches_any(&cluster_filter, &a.cluster))
+        .collect();
+    if plan.is_empty()
+        && (!options.apps.is_empty() || !options.clusters.is_empty())
+        && errors.is_empty()
+    {
+        return Err(ScanFailure::Usage(
+            "no app matches the --app/--cluster filters".into(),
+        ));
+    }
+
+    progress.message("reading clusters");
+    let mut cluster_names: Vec<&str> = plan.iter().map(|a| a.cluster.as_str()).collect();
+    cluster_names.sort();
+    cluster_names.dedup();
+    let (clusters, cluster_results) = read_clusters(config, &cluster_names, &mut errors);
+    Ok(Prepared {
+        sources,
+        source_results,
+        plan,
+        clusters,
+        cluster_results,
+        errors,
+    })
+}
+
+/// Fetches every source an app uses, each once, in parallel.
+fn fetch_sources(
+    config: &Config,
+    errors: &mut Vec<ScanError>,
+) -> (HashMap<String, FetchedSource>, Vec<SourceResult>) {
+    let cache = cache_dir();
+    let wanted_sources = sources_in_use(config);
+    let fetched: Vec<(String, Result<FetchedSource, String>)> = config
+        .sources
+        .par_iter()
+        .filter(|s| wanted_sources.contains(&s.name))
+        .map(|source| {
+            let fetched = Mirror::sync(&cache, &source.name, &source.url)
+                .and_then(|mirror| {
+                    let commit = mirror.resolve(source.revision.as_deref())?;
+                    Ok(FetchedSource { mirror, commit })
+                })
+                .map_err(|e| e.to_string());
+            (source.name.clone(), fetched)
+        })
+        .collect();
+    let mut sources: HashMap<String, FetchedSource> = HashMap::new();
+    let mut source_results = Vec::new();
+    for (name, fetched) in fetched {
+        let revision = config
+            .sources
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.revision.clone())
+            .unwrap_or_else(|| "HEAD".into());
+        match fetched {
+            Ok(f) => {
+                source_results.push(SourceResult {
+                    name: name.clone(),
+                    revision,
+                    commit: Some(f.commit.clone()),
+                });
+                sources.insert(name, f);
+            }
+            Err(message) => {
+                source_results.push(SourceResult {
+                    name: name.clone(),
+                    revision,
+                    commit: None,
+                });
+                errors.push(ScanError {
+                    cluster: None,
+                    app: None,
+                    stage: Stage::Source,
+                    message: format!("source {name}: {message}"),
+                });
+            }
+        }
+    }
+    (sources, source_results)
+}
+
+/// Reads the live state of the named clusters, in parallel.
+fn read_clusters(
+    config: &Config,
+    names: &[&str],
+    errors: &mut Vec<ScanError>,
+) -> (HashMap<String, LiveState>, Vec<ClusterResult>) {
+    let live: Vec<(String, Result<LiveState, ClusterFailure>)> = names
+        .par_iter()
+        .map(|name| {
+            let state = match config.clusters.iter().find(|c| c.name == *name) {
+                Some(cluster) => read_cluster(&cluster.access),
+                None => Err(ClusterFailure {
+                    status: "error",
+                    message: format!("cluster {name} is not configured"),
+                }),
+            };
+            (name.to_string(), state)
+        })
+        .collect();
+    let mut clusters: HashMap<String, LiveState> = HashMap::new();
+    let mut cluster_results = Vec::new();
+    for (name, state) in live {
+        match state {
+            Ok(state) => {
+                cluster_results.push(ClusterResult {
+                    name: name.clone(),
+                    status: "ok".into(),
+                    error: None,
+                });
+                clusters.insert(name, state);
+            }
+            Err(ClusterFailure { status, message }) => {
+                errors.push(ScanError {
+                    cluster: Some(name.clone()),
+                    app: None,
+                    stage: Stage::Live,
+                    message: format!("cluster {name}: {message}"),
+                });
+                cluster_results.push(ClusterResult {
+                    name,
+                    status: status.to_string(),
+                    error: Some(message),
+                });
+            }
+        }
+    }
+    (clusters, cluster_results)
+}
+
+/// Runs one full audit and, unless `options.record` is off, records it.
+pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailure> {
+    let started_at = now();
+    let mut store = if options.record {
+        Some(Store::open(&config.database)?)
+    } else {
+        None
+    };
+    let progress = Progress::new(options.progress);
+    let Prepared {
+        sources,
+        source_results,
+        plan,
+        clusters,
+        cluster_results,
+        mut errors,
+    } = prepare(config, options, &progress)?;
+
+    // Render and diff every app whose source and cluster are available.
+    progress.message("rendering and comparing");
+    let global_ignore = &config.ignore;
+    let appliers: Vec<String> = diff::DEFAULT_APPLIERS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let per_app: Vec<AppOutcome> = plan
+        .par_iter()
+        .map(|app| {
+            let outcome = scan_app(app, config, &sources, &clusters, global_ignore, &appliers);
+            progress.tick();
+            outcome
+        })
+        .collect();
+    progress.finish();
+
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut app_records = Vec::new();
+    let mut inputs_by_source: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
+    for (app, outcome) in plan.iter().zip(per_app) {
+        errors.extend(outcome.errors);
+        if let Some(rendered) = &outcome.rendered {
+            let mut inputs = rendered.inputs.clone();
+            inputs.push(app.path.clone());
+            inputs_by_source
+                .entry(app.source.clone())
+                .or_default()
+                .push((app.name.clone(), inputs));
+        }
+        app_records.push(AppRecord {
+            app: app.name.clone(),
+            cluster: app.cluster.clone(),
+            source: app.source.clone(),
+            path: app.path.clone(),
+            commit: sources.get(&app.source).map(|s| s.commit.clone()),
+            status: outcome.status.to_string(),
+            objects: outcome.rendered.as_ref().map_or(0, |r| r.objects.len()),
+        });
+        findings.extend(outcome.findings);
+    }
+
+    // Audit trail and last commits, one history walk per source.
+    let mut trail: Vec<TrailCommit> = Vec::new();
+    for (source_name, apps) in &inputs_by_source {
+        let Some(source) = sources.get(source_name) else {
+            continue;
+        };
+        let previous = match &store {
+            Some(store) => store.previous_commit(source_name)?,
+            None => None,
+        };
+        match audit_trail(
+            previous.as_deref(),
+            source_name,
+            source,
+            apps,
+            &mut findings,
+        ) {
+            Ok(commits) => trail.extend(commits),
+            Err(message) => errors.push(ScanError {
+                cluster: None,
+                app: None,
+                stage: Stage::Source,
+                message: format!("source {source_name}: history: {message}"),
+            }),
+        }
+    }
+
+    findings.sort_by(|a, b| {
+        (&a.cluster, &a.app, &a.group, &a.kind, &a.namespace, &a.name).cmp(&(
+            &b.cluster,
+            &b.app,
+            &b.group,
+            &b.kind,
+            &b.namespace,
+            &b.name,
+        ))
+    });
+    let mut summary = Summary::default();
+    for finding in &findings {
+        summary.count(finding.status);
+    }
+    summary.errors = errors.len();
+    let mut result = ScanResult {
+        scan_id: 0,
+        started_at,
+        finished_at: now(),
+        sources: source_results,
+        clusters: cluster_results,
+        summary,
+        findings,
+        policy_results: Vec::new(),
+        errors,
+        commits: trail,
+    };
+    let Some(store) = store.as_mut() else {
+        return Ok(Outcome {
+            result,
+            row_hash: None,
+            database: None,
+        });
+    };
+    let filters = describe_filters(options);
+    let record = ScanRecord {
+        result: &result,
+        config_digest: &config_digest(config),
+        filters: &filters,
+        exit_code: if result.errors.is_empty() { 0 } else { 3 },
+        apps: &app_records,
+    };
+    let (scan_id, row_hash) = store.save(&record)?;
+    result.scan_id = scan_id;
+    Ok(Outcome {
+        result,
+        row_hash: Some(row_hash),
+        database: Some(store.path().to_path_buf()),
+    })
+}
+
+struct AppOutcome {
+    status: &'static str,
+    rendered: Option<Rendered>,
+    findings: Vec<Finding>,
+    errors: Vec<ScanError>,
+}
+
+fn scan_app(
+    app: &PlannedApp,
+    config: &Config,
+    sources: &HashMap<String, FetchedSource>,
+    clusters: &HashMap<String, LiveState>,
+    global_ignore: &[IgnoreRule],
+    appliers: &[String],
+) -> AppOutcome {
+    let fail = |stage: Stage, message: String| AppOutcome {
+        status: "error",
+        rendered: None,
+        findings: Vec::new(),
+        errors: vec![ScanError {
+            cluster: Some(app.cluster.clone()),
+            app: Some(app.name.clone()),
+            stage,
+            message,
+        }],
+    };
+    let Some(source) = sources.get(&app.source) else {
+        return AppOutcome {
+            status: "skipped",
+            rendered: None,
+            findings: Vec::new(),
+            errors: Vec::new(),
+        };
+    };
+    let Some(live) = clusters.get(&app.cluster) else {
+        return AppOutcome {
+            status: "skipped",
+            rendered: None,
+            findings: Vec::new(),
+            errors: Vec::new(),
+        };
+    };
+    let rendered = match render_app(app, source, live) {
+        Ok(rendered) => rendered,
+        Err(message) => return fail(Stage::Render, message),
+    };
+    let mut rules = Vec::new();
+    for rule in global_ignore.iter().chain(&app.ignore) {
+        match CompiledRule::compile(rule) {
+            Ok(rule) => rules.push(rule),
+            Err(e) => return fail(Stage::Diff, format!("ignore rule: {e}")),
+        }
+    }
+    let settings = diff::Settings {
+        tracking: &config.tracking,
+        ignore: rules,
+        appliers: appliers.to_vec(),
+    };
+    let findings = diff::diff_app(&app.name, &app.cluster, &rendered.objects, live, &settings);
+    AppOutcome {
+        status: "ok",
+        rendered: Some(rendered),
+        findings,
+        errors: Vec::new(),
+    }
+}
+
+/// Renders one app from its source's commit and gives its objects their namespaces.
+fn render_app(
+    app: &PlannedApp,
+    source: &FetchedSource,
+    live: &LiveState,
+) -> Result<Rendered, String> {
+    let tree = MirrorTree {
+        mirror: &source.mirror,
+        commit: &source.commit,
+    };
+    let mut rendered = render::render(&tree, &app.path, app.render).map_err(|e| e.to_string())?;
+    let warnings = render::assign_namespaces(
+        &mut rendered.objects,
+        app.namespace.as_deref(),
+        &|group, kind| live.namespaced(group, kind),
+    );
+    for warning in warnings.iter().chain(&rendered.warnings) {
+        tracing::warn!(app = %app.name, cluster = %app.cluster, "{warning}");
+    }
+    dedupe(&mut rendered);
+    Ok(rendered)
+}
+
+/// The desired objects of the selected apps, exactly as they are compared.
+pub fn render_only(config: &Config, options: &ScanOptions) -> Result<Vec<AppRender>, ScanFailure> {
+    let prepared = prepare(config, options, &Progress::new(false))?;
+    let empty = LiveState::default();
+    let mut out = Vec::new();
+    for error in &prepared.errors {
+        if error.stage == Stage::Source || error.stage == Stage::Config {
+            tracing::error!("{}", error.message);
+        }
+    }
+    for app in &prepared.plan {
+        let result = match prepared.sources.get(&app.source) {
+            Some(source) => {
+                let live = prepared.clusters.get(&app.cluster).unwrap_or(&empty);
+                render_app(app, source, live).map(|r| r.objects)
+            }
+            None => Err(format!("source {} could not be fetched", app.source)),
+        };
+        out.push((app.clone(), result));
+    }
+    if out.is_empty() {
+        return Err(ScanFailure::Usage("no app matches".into()));
+    }
+    Ok(out)
+}
+
+/// An app of the plan and its rendered objects, or why it could not be rendered.
+pub type AppRender = (PlannedApp, Result<Vec<crate::model::Resource>, String>);
+
+/// Why a cluster could not be read: `status` is `unreachable` or `error`.
+struct ClusterFailure {
+    status: &'static str,
+    message: String,
+}
+
+/// What `plumbline clusters` shows for one cluster.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterCheck {
+    pub name: String,
+    pub kind: String,
+    pub status: String,
+    pub objects: Option<usize>,
+    pub detail: String,
+}
+
+/// Checks that every registered cluster can be read.
+pub fn check_clusters(config: &Config) -> Vec<ClusterCheck> {
+    config
+        .clusters
+        .par_iter()
+        .map(|cluster| {
+            let kind = match &cluster.access {
+                ClusterAccess::Snapshot(_) => "snapshot",
+                ClusterAccess::Kube { .. } => "api",
+            };
+            match read_cluster(&cluster.access) {
+                Ok(state) => ClusterCheck {
+                    name: cluster.name.clone(),
+                    kind: kind.into(),
+                    status: "ok".into(),
+                    objects: Some(state.len()),
+                    detail: match &cluster.access {
+                        ClusterAccess::Snapshot(dir) => dir.display().to_string(),
+                        ClusterAccess::Kube { .. } => String::new(),
+                    },
+                },
+                Err(ClusterFailure { status, message }) => ClusterCheck {
+                    name: cluster.name.clone(),
+                    kind: kind.into(),
+                    status: status.to_string(),
+                    objects: None,
+                    detail: message,
+                },
+            }
+        })
+        .collect()
+}
+
+/// Two documents declaring the same object: the later one wins, as with `kubectl apply`, and
+/// the duplicate is logged.
+fn dedupe(rendered: &mut Rendered) {
+    let mut seen: HashMap<crate::model::ResourceKey, usize> = HashMap::new();
+    let mut objects: Vec<crate::model::Resource> = Vec::with_capacity(rendered.objects.len());
+    for object in rendered.objects.drain(..) {
+        match seen.get(&object.key) {
+            Some(&index) => {
+                tracing::warn!(
+                    "{} is declared twice; the later declaration wins",
+                    object.key
+                );
+                objects[index] = object;
+            }
+            None => {
+                seen.insert(object.key.clone(), objects.len());
+                objects.push(object);
+            }
+        }
+    }
+    rendered.objects = objects;
+}
+
+fn read_cluster(access: &ClusterAccess) -> Result<LiveState, ClusterFailure> {
+    match access {
+        ClusterAccess::Snapshot(dir) => snapshot::read(dir).map_err(|e| ClusterFailure {
+            status: match e {
+                snapshot::SnapshotError::Missing(_) => "unreachable",
+                _ => "error",
+            },
+            message: e.to_string(),
+        }),
+        ClusterAccess::Kube { .. } => Err(ClusterFailure {
+            status: "error",
+            message: "reading clusters through the Kubernetes API is not available in this build; use a snapshot".into(),
+        }),
+    }
+}
+
+/// Expands `apps` and `app_sets` into the apps of this scan.
+fn plan(
+    config: &Config,
+    sources: &HashMap<String, FetchedSource>,
+    errors: &mut Vec<ScanError>,
+) -> Vec<PlannedApp> {
+    let mut plan: Vec<PlannedApp> = config.apps.iter().map(planned_from_app).collect();
+    for set in &config.app_sets {
+        let Some(source) = sources.get(&set.source) else {
+            continue;
+        };
+        let directories = match source.mirror.list_dirs(&source.commit, &set.directories) {
+            Ok(directories) => directories,
+            Err(e) => {
+                errors.push(ScanError {
+                    cluster: None,
+                    app: Some(set.name.clone()),
+                    stage: Stage::Source,
+                    message: format!("app_set {}: {e}", set.name),
+                });
+                continue;
+            }
+        };
+        for cluster in config.clusters.iter().filter(|c| set.clusters.matches(c)) {
+            for directory in &directories {
+                match set.expand(directory, cluster) {
+                    Ok((name, namespace)) => plan.push(PlannedApp {
+                        name,
+                        source: set.source.clone(),
+                        path: directory.clone(),
+                        cluster: cluster.name.clone(),
+                        namespace,
+                        render: set.render,
+                        ignore: set.ignore.clone(),
+                    }),
+                    Err(message) => errors.push(ScanError {
+                        cluster: Some(cluster.name.clone()),
+                        app: Some(set.name.clone()),
+                        stage: Stage::Config,
+                        message: format!("app_set {} for {directory}: {message}", set.name),
+                    }),
+                }
+            }
+        }
+    }
+    plan
+}
+
+fn planned_from_app(app: &AppConfig) -> PlannedApp {
+    PlannedApp {
+        name: app.name.clone(),
+        source: app.source.clone(),
+        path: app.path.clone(),
+        cluster: app.cluster.clone(),
+        namespace: app.namespace.clone(),
+        render: app.render,
+        ignore: app.ignore.clone(),
+    }
+}
+
+fn sources_in_use(config: &Config) -> Vec<String> {
+    config
+        .apps
+        .iter()
+        .map(|a| a.source.clone())
+        .chain(config.app_sets.iter().map(|s| s.source.clone()))
+        .collect()
+}
+
+/// Commits since the previous scan touching each app's inputs, and the last commit of every
+/// finding's Git file.
+fn audit_trail(
+    previous: Option<&str>,
+    source_name: &str,
+    source: &FetchedSource,
+    apps: &[(String, Vec<String>)],
+    findings: &mut [Finding],
+) -> Result<Vec<TrailCommit>, String> {
+    let commits = history::walk(&source.mirror, &source.commit, previous, FIRST_SCAN_COMMITS)
+        .map_err(|e| e.to_string())?;
+    let mut trail: Vec<TrailCommit> = Vec::new();
+    for commit in &commits {
+        let touched_apps: Vec<String> = apps
+            .iter()
+            .filter(|(_, inputs)| {
+                inputs.iter().any(|input| {
+                    commit.files.iter().any(|f| {
+                        input.is_empty() || f == input || f.starts_with(&format!("{input}/"))
+                    })
+                })
+            })
+            .map(|(app, _)| app.clone())
+            .collect();
+        if !touched_apps.is_empty() {
+            let mut apps = touched_apps;
+            apps.sort();
+            apps.dedup();
+            trail.push(TrailCommit {
+                source: source_name.to_string(),
+                commit: commit.clone(),
+                apps,
+            });
+        }
+    }
+    let app_names: std::collections::HashSet<&str> = apps.iter().map(|(a, _)| a.as_str()).collect();
+    let mut files: Vec<String> = findings
+        .iter()
+        .filter(|f| app_names.contains(f.app.as_str()))
+        .filter_map(|f| f.origin.as_ref().map(|o| o.file.clone()))
+        .collect();
+    files.sort();
+    files.dedup();
+    let last = history::last_commits(&source.mirror, &source.commit, &files, LAST_COMMIT_DEPTH)
+        .map_err(|e| e.to_string())?;
+    for finding in findings.iter_mut() {
+        if !app_names.contains(finding.app.as_str()) {
+            continue;
+        }
+        if let Some(commit) = finding.origin.as_ref().and_then(|o| last.get(&o.file)) {
+            finding.last_commit = Some(CommitRef::from(commit));
+        }
+    }
+    Ok(trail)
+}
+
+fn globs(patterns: &[String]) -> Result<Vec<GlobMatcher>, ScanFailure> {
+    patterns
+        .iter()
+        .map(|p| {
+            Glob::new(p)
+                .map(|g| g.compile_matcher())
+                .map_err(|e| ScanFailure::Usage(format!("invalid glob {p:?}: {e}")))
+        })
+        .collect()
+}
+
+fn matches_any(globs: &[GlobMatcher], value: &str) -> bool {
+    globs.is_empty() || globs.iter().any(|g| g.is_match(value))
+}
+
+fn describe_filters(options: &ScanOptions) -> String {
+    let mut parts = Vec::new();
+    for app in &options.apps {
+        parts.push(format!("--app {app}"));
+    }
+    for cluster in &options.clusters {
+        parts.push(format!("--cluster {cluster}"));
+    }
+    parts.join(" ")
+}
+
+/// SHA-256 of the configuration file, recorded with every scan as evidence of what ran.
+pub fn config_digest(config: &Config) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(&config.file).unwrap_or_default();
+    hex::encode(Sha256::digest(&bytes))
+}
+
+pub fn now() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// True when a finding's status is one `--fail-on` names.
+pub fn fails_on(status: Status, fail_on: &str) -> bool {
+    match fail_on {
+        "modified" => status == Status::Modified,
+        "missing" => status == Status::Missing,
+        "orphaned" => status == Status::Orphaned,
+        "any" => matches!(
+            status,
+            Status::Modified | Status::Missing | Status::Orphaned
+        ),
+        _ => false,
+    }
+}
+
+/// Progress on stderr when it is a terminal; silent otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Progress {
+        use std::io::IsTerminal;
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Progress { bar }
+    }
+
+    fn message(&self, message: &'static str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(message);
+        }
+    }
+
+    fn tick(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! The evidence database: every scan, its sources and commits, clusters, findings and errors,
+//! in one SQLite file that auditors can query directly (schema in the README).
+//!
+//! A scan is written in one transaction, so a scan that is killed leaves no trace but the
+//! scans before it.
+
+mod schema;
+
+use crate::model::{
+    ClusterResult, CommitInfo, CommitRef, Finding, Origin, PolicyResult, ScanError, ScanResult,
+    SourceResult, Stage, Status, Summary, TrailCommit,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: {message}")]
+    Other { path: PathBuf, message: String },
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A line of `plumbline history`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScanRow {
+    pub scan_id: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub summary: Summary,
+    pub exit_code: i32,
+    pub filters: String,
+}
+
+/// Everything about a scan that is stored but not part of its JSON result.
+pub struct ScanRecord<'a> {
+    pub result: &'a ScanResult,
+    pub config_digest: &'a str,
+    pub filters: &'a str,
+    pub exit_code: i32,
+    pub apps: &'a [AppRecord],
+}
+
+/// One app of a scan, as planned and rendered.
+#[derive(Debug, Clone)]
+pub struct AppRecord {
+    pub app: String,
+    pub cluster: String,
+    pub source: String,
+    pub path: String,
+    pub commit: Option<String>,
+    pub status: String,
+    pub objects: usize,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Other {
+                path: path.to_path_buf(),
+                message: format!("cannot create directory {}: {e}", parent.display()),
+            })?;
+        }
+        let wrap = |source| StoreError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(wrap)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(wrap)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(wrap)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(wrap)?;
+        schema::migrate(&mut conn).map_err(wrap)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The commit of `source` recorded by the newest scan that fetched it.
+    pub fn previous_commit(&self, source: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT commit_sha FROM scan_sources WHERE name = ?1 AND commit_sha IS NOT NULL
+                 ORDER BY scan_id DESC LIMIT 1",
+                params![source],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Writes a whole scan in one transaction and returns its id; the result's `scan_id` is
+    /// ignored and the stored row hash covers the result with the assigned id.
+    pub fn save(&mut self, record: &ScanRecord) -> Result<(i64, String), StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let result = record.result;
+        let summary = serde_json::to_string(&result.summary).unwrap_or_default();
+        tx.execute(
+            "INSERT INTO scans (started_at, finished_at, plumbline_version, config_digest, filters, exit_code, summary)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                result.started_at,
+                result.finished_at,
+                env!("CARGO_PKG_VERSION"),
+                record.config_digest,
+                record.filters,
+                record.exit_code,
+                summary
+            ],
+        )
+        .map_err(wrap)?;
+        let scan_id = tx.last_insert_rowid();
+        for source in &result.sources {
+            tx.execute(
+                "INSERT INTO scan_sources (scan_id, name, revision, commit_sha) VALUES (?1, ?2, ?3, ?4)",
+                params![scan_id, source.name, source.revision, source.commit],
+            )
+            .map_err(wrap)?;
+        }
+        for cluster in &result.clusters {
+            tx.execute(
+                "INSERT INTO scan_clusters (scan_id, name, status, error) VALUES (?1, ?2, ?3, ?4)",
+                params![scan_id, cluster.name, cluster.status, cluster.error],
+            )
+            .map_err(wrap)?;
+        }
+        for app in record.apps {
+            tx.execute(
+                "INSERT INTO scan_apps (scan_id, app, cluster, source, path, commit_sha, status, objects)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    scan_id,
+                    app.app,
+                    app.cluster,
+                    app.source,
+                    app.path,
+                    app.commit,
+                    app.status,
+                    app.objects as i64
+                ],
+            )
+            .map_err(wrap)?;
+        }
+        for trail in &result.commits {
+            let c = &trail.commit;
+            tx.execute(
+                "INSERT OR IGNORE INTO commits (source, sha, author, author_time, committer, committer_time, message, files)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    trail.source,
+                    c.sha,
+                    c.author,
+                    c.time,
+                    c.committer,
+                    c.committer_time,
+                    c.message,
+                    serde_json::to_string(&c.files).unwrap_or_default()
+                ],
+            )
+            .map_err(wrap)?;
+            for app in &trail.apps {
+                tx.execute(
+                    "INSERT INTO app_commits (scan_id, app, source, sha) VALUES (?1, ?2, ?3, ?4)",
+                    params![scan_id, app, trail.source, c.sha],
+                )
+                .map_err(wrap)?;
+            }
+        }
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO findings (scan_id, app, cluster, api_group, version, kind, namespace, name, status,
+                     changes, managers, last_commit_sha, last_commit_author, last_commit_time, last_commit_message,
+                     reason, origin_file, origin_line, patch, diff)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                )
+                .map_err(wrap)?;
+            for f in &result.findings {
+                let commit = f.last_commit.as_ref();
+                insert
+                    .execute(params![
+                        scan_id,
+                        f.app,
+                        f.cluster,
+                        f.group,
+                        f.version,
+                        f.kind,
+                        f.namespace,
+                        f.name,
+                        f.status.as_str(),
+                        serde_json::to_string(&f.changes).unwrap_or_default(),
+                        serde_json::to_string(&f.managers).unwrap_or_default(),
+                        commit.map(|c| c.sha.clone()),
+                        commit.map(|c| c.author.clone()),
+                        commit.map(|c| c.time.clone()),
+                        commit.map(|c| c.message.clone()),
+                        f.reason,
+                        f.origin.as_ref().map(|o| o.file.clone()),
+                        f.origin.as_ref().map(|o| o.line as i64),
+                        f.patch.as_ref().map(|p| p.to_string()),
+                        f.diff
+                    ])
+                    .map_err(wrap)?;
+            }
+        }
+        for p in &result.policy_results {
+            tx.execute(
+                "INSERT INTO policy_results (scan_id, policy, severity, app, cluster, kind, namespace, name, state, message, waived)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![scan_id, p.policy, p.severity, p.app, p.cluster, p.kind, p.namespace, p.name, p.state, p.message, p.waived],
+            )
+            .map_err(wrap)?;
+        }
+        for e in &result.errors {
+            tx.execute(
+                "INSERT INTO errors (scan_id, cluster, app, stage, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![scan_id, e.cluster, e.app, e.stage.as_str(), e.message],
+            )
+            .map_err(wrap)?;
+        }
+        let mut stored = result.clone();
+        stored.scan_id = scan_id;
+        let hash = row_hash(&stored);
+        tx.execute(
+            "UPDATE scans SET row_hash = ?1 WHERE id = ?2",
+            params![hash, scan_id],
+        )
+        .map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        Ok((scan_id, hash))
+    }
+
+    pub fn latest_scan_id(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT MAX(id) FROM scans", [], |row| row.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// The stored scans, newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<ScanRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, started_at, finished_at, summary, exit_code, filters FROM scans ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![limit as i64], |row| {
+                let summary: String = row.get(3)?;
+                Ok(ScanRow {
+                    scan_id: row.get(0)?,
+                    started_at: row.get(1)?,
+                    finished_at: row.get(2)?,
+                    summary: serde_json::from_str(&summary).unwrap_or_default(),
+                    exit_code: row.get(4)?,
+                    filters: row.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The stored row hash of a scan (evidence: recompute it from the result to verify).
+    pub fn row_hash(&self, scan_id: i64) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT row_hash FROM scans WHERE id = ?1",
+                params![scan_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Rebuilds the result of a stored scan from its tables.
+    pub fn load(&self, scan_id: i64) -> Result<Option<ScanResult>, StoreError> {
+        let head = self
+            .conn
+            .query_row(
+                "SELECT started_at, finished_at, summary FROM scans WHERE id = ?1",
+                params![scan_id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((started_at, finished_at, summary)) = head else {
+            return Ok(None);
+        };
+        let e = |err| self.err(err);
+        let sources = self
+            .conn
+            .prepare("SELECT name, revision, commit_sha FROM scan_sources WHERE scan_id = ?1 ORDER BY rowid")
+            .map_err(e)?
+            .query_map(params![scan_id], |row| {
+                Ok(SourceResult {
+                    name: row.get(0)?,
+                    revision: row.get(1)?,
+                    commit: row.get(2)?,
+                })
+            })
+            .map_err(e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        let clusters = self
+            .conn
+            .prepare(
+                "SELECT name, status, error FROM scan_clusters WHERE scan_id = ?1 ORDER BY rowid",
+            )
+            .map_err(e)?
+            .query_map(params![scan_id], |row| {
+                Ok(ClusterResult {
+                    name: row.get(0)?,
+                    status: row.get(1)?,
+                    error: row.get(2)?,
+                })
+            })
+            .map_err(e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        let findings = self
+            .conn
+            .prepare(
+                "SELECT app, cluster, api_group, version, kind, namespace, name, status, changes, managers,
+                 last_commit_sha, last_commit_author, last_commit_time, last_commit_message, reason,
+                 origin_file, origin_line, patch, diff FROM findings WHERE scan_id = ?1 ORDER BY id",
+            )
+            .map_err(e)?
+            .query_map(params![scan_id], |row| {
+                let status: String = row.get(7)?;
+                let changes: String = row.get(8)?;
+                let managers: String = row.get(9)?;
+                let sha: Option<String> = row.get(10)?;
+                let origin_file: Option<String> = row.get(15)?;
+                let origin_line: Option<i64> = row.get(16)?;
+                let patch: Option<String> = row.get(17)?;
+                Ok(Finding {
+                    app: row.get(0)?,
+                    cluster: row.get(1)?,
+                    group: row.get(2)?,
+                    version: row.get(3)?,
+                    kind: row.get(4)?,
+                    namespace: row.get(5)?,
+                    name: row.get(6)?,
+                    status: Status::parse(&status).unwrap_or(Status::Modified),
+                    changes: serde_json::from_str(&changes).unwrap_or_default(),
+                    managers: serde_json::from_str(&managers).unwrap_or_default(),
+                    last_commit: match sha {
+                        Some(sha) => Some(CommitRef {
+                            sha,
+                            author: row.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                            time: row.get::<_, Option<String>>(12)?.unwrap_or_default(),
+                            message: row.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                        }),
+                        None => None,
+                    },
+                    reason: row.get(14)?,
+                    origin: origin_file.map(|file| Origin {
+                        file,
+                        line: origin_line.unwrap_or(0).max(0) as usize,
+                    }),
+                    patch: patch.and_then(|p| serde_json::from_str(&p).ok()),
+                    diff: row.get(18)?,
+                })
+            })
+            .map_err(e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        let policy_results = self
+            .conn
+            .prepare(
+                "SELECT policy, severity, app, cluster, kind, namespace, name, state, message, waived
+                 FROM policy_results WHERE scan_id = ?1 ORDER BY id",
+            )
+            .map_err(e)?
+            .query_map(params![scan_id], |row| {
+                Ok(PolicyResult {
+                    policy: row.get(0)?,
+                    severity: row.get(1)?,
+                    app: row.get(2)?,
+                    cluster: row.get(3)?,
+                    kind: row.get(4)?,
+                    namespace: row.get(5)?,
+                    name: row.get(6)?,
+                    state: row.get(7)?,
+                    message: row.get(8)?,
+                    waived: row.get(9)?,
+                })
+            })
+            .map_err(e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        let errors = self
+            .conn
+            .prepare(
+                "SELECT cluster, app, stage, message FROM errors WHERE scan_id = ?1 ORDER BY id",
+            )
+            .map_err(e)?
+            .query_map(params![scan_id], |row| {
+                let stage: String = row.get(2)?;
+                Ok(ScanError {
+                    cluster: row.get(0)?,
+                    app: row.get(1)?,
+                    stage: parse_stage(&stage),
+                    message: row.get(3)?,
+                })
+            })
+            .map_err(e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        let commits = self.trail(scan_id)?;
+        Ok(Some(ScanResult {
+            scan_id,
+            started_at,
+            finished_at,
+            sources,
+            clusters,
+            summary: serde_json::from_str(&summary).unwrap_or_default(),
+            findings,
+            policy_results,
+            errors,
+            commits,
+        }))
+    }
+
+    fn trail(&self, scan_id: i64) -> Result<Vec<TrailCommit>, StoreError> {
+        let e = |err| self.err(err);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.source, c.sha, c.author, c.author_time, c.committer, c.committer_time, c.message, c.files,
+                        group_concat(a.app, char(10))
+                 FROM app_commits a JOIN commits c ON c.source = a.source AND c.sha = a.sha
+                 WHERE a.scan_id = ?1
+                 GROUP BY c.source, c.sha
+                 ORDER BY c.committer_time DESC, c.sha",
+            )
+            .map_err(e)?;
+        let rows = stmt
+            .query_map(params![scan_id], |row| {
+                let files: String = row.get(7)?;
+                let apps: Option<String> = row.get(8)?;
+                let mut apps: Vec<String> = apps
+                    .unwrap_or_default()
+                    .split('\n')
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                apps.sort();
+                apps.dedup();
+                Ok(TrailCommit {
+                    source: row.get(0)?,
+                    commit: CommitInfo {
+                        sha: row.get(1)?,
+                        author: row.get(2)?,
+                        time: row.get(3)?,
+                        committer: row.get(4)?,
+                        committer_time: row.get(5)?,
+                        message: row.get(6)?,
+                        files: serde_json::from_str(&files).unwrap_or_default(),
+                    },
+                    apps,
+                })
+            })
+            .map_err(e)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(e)
+    }
+}
+
+fn parse_stage(stage: &str) -> Stage {
+    match stage {
+        "config" => Stage::Config,
+        "source" => Stage::Source,
+        "render" => Stage::Render,
+        "live" => Stage::Live,
+        "diff" => Stage::Diff,
+        "policy" => Stage::Policy,
+        "store" => Stage::Store,
+        _ => Stage::Notify,
+    }
+}
+
+/// SHA-256 of the scan result's canonical JSON: recorded with the scan so that a report can
+/// later be checked against the database.
+pub fn row_hash(result: &ScanResult) -> String {
+    let json = serde_json::to_vec(result).unwrap_or_default();
+    hex::encode(Sha256::digest(&json))
+}
