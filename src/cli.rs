@@ -106,6 +106,9 @@ pub enum Command {
         format: ReportFormat,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also list resources that are in sync
+        #[arg(long)]
+        include_in_sync: bool,
     },
     /// List stored scans
     History {
@@ -170,8 +173,13 @@ pub fn run(cli: Cli) -> i32 {
                 include_in_sync,
             )
         }),
-        Command::Report { scan, format, out } => with_config(&config_path, |config| {
-            report(config, &scan, format, out.as_deref())
+        Command::Report {
+            scan,
+            format,
+            out,
+            include_in_sync,
+        } => with_config(&config_path, |config| {
+            report(config, &scan, format, out.as_deref(), include_in_sync)
         }),
         Command::History { format, limit } => {
             with_config(&config_path, |config| history(config, format, limit))
@@ -431,6 +439,7 @@ fn report(
     scan: &str,
     format: ReportFormat,
     out: Option<&Path>,
+    include_in_sync: bool,
 ) -> anyhow::Result<i32> {
     let store = open_store(config)?;
     let id = if scan == "latest" {
@@ -453,10 +462,13 @@ fn report(
             }
         }
     };
-    let Some(result) = store.load(id)? else {
+    let Some(mut result) = store.load(id)? else {
         eprintln!("error: no scan {id} in {}", config.database.display());
         return Ok(exit::USAGE);
     };
+    if !include_in_sync {
+        result.findings.retain(|f| f.status != Status::InSync);
+    }
     let text = match format {
         ReportFormat::Json => serde_json::to_string_pretty(&result)? + "\n",
     };

@@ -51,16 +51,15 @@ pub fn run(dir: Option<&Path>) -> anyhow::Result<i32> {
     let result = &outcome.result;
     std::fs::create_dir_all(&config.reports_dir)
         .with_context(|| format!("cannot create {}", config.reports_dir.display()))?;
-    let json_report = config
-        .reports_dir
-        .join(format!("scan-{}.json", result.scan_id));
-    std::fs::write(&json_report, serde_json::to_string_pretty(result)? + "\n")
-        .with_context(|| format!("cannot write {}", json_report.display()))?;
-
     let mut shown = result.clone();
     shown
         .findings
         .retain(|f| f.status != crate::model::Status::InSync);
+    let json_report = config
+        .reports_dir
+        .join(format!("scan-{}.json", result.scan_id));
+    std::fs::write(&json_report, serde_json::to_string_pretty(&shown)? + "\n")
+        .with_context(|| format!("cannot write {}", json_report.display()))?;
     print!("{}", cli::table(&shown));
     println!();
     println!(
@@ -72,7 +71,7 @@ pub fn run(dir: Option<&Path>) -> anyhow::Result<i32> {
     println!("JSON report:     {}", json_report.display());
     println!();
     println!(
-        "Try: plumbline --config {} diff web-prod",
+        "Try: plumbline --config {} diff api-prod",
         config_path.display()
     );
     Ok(exit::OK)

@@ -3,7 +3,7 @@
 //! sources -> plan (apps x clusters) -> live -> render -> diff -> history -> store.
 //! A failing source, cluster or app is recorded and the rest of the scan goes on.
 
-use crate::config::{AppConfig, ClusterAccess, Config, IgnoreRule, RenderKind};
+use crate::config::{AppConfig, ClusterAccess, Config, HelmConfig, IgnoreRule, RenderKind};
 use crate::diff::{self, ignore::CompiledRule};
 use crate::live::{snapshot, LiveState};
 use crate::model::{
@@ -43,6 +43,7 @@ pub struct PlannedApp {
     pub cluster: String,
     pub namespace: Option<String>,
     pub render: RenderKind,
+    pub helm: Option<HelmConfig>,
     pub ignore: Vec<IgnoreRule>,
 }
 
@@ -74,20 +75,71 @@ pub fn cache_dir() -> PathBuf {
 
 /// A source fetched for this scan.
 struct FetchedSource {
+    name: String,
     mirror: Mirror,
     commit: String,
+    /// The commit's tree written out, made on first use by an external renderer.
+    checkout: std::sync::OnceLock<Result<PathBuf, String>>,
 }
 
-struct MirrorTree<'a> {
-    mirror: &'a Mirror,
-    commit: &'a str,
-}
-
-impl Tree for MirrorTree<'_> {
+impl Tree for FetchedSource {
     fn read_dir(&self, path: &str) -> Result<Vec<RepoFile>, String> {
         self.mirror
-            .read_dir(self.commit, path)
+            .read_dir(&self.commit, path)
             .map_err(|e| e.to_string())
+    }
+
+    fn checkout(&self) -> Result<PathBuf, String> {
+        self.checkout
+            .get_or_init(|| write_checkout(&self.name, &self.mirror, &self.commit))
+            .clone()
+    }
+}
+
+/// Writes the tree of `commit` under the cache (once per commit: the directory is complete
+/// or absent, as it is renamed into place). Symbolic links are not written, so an external
+/// renderer cannot follow one out of the repository.
+fn write_checkout(source: &str, mirror: &Mirror, commit: &str) -> Result<PathBuf, String> {
+    let safe: String = source
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let root = cache_dir().join("checkouts");
+    let target = root.join(format!("{safe}-{commit}"));
+    if target.is_dir() {
+        return Ok(target);
+    }
+    let files = mirror.read_dir(commit, "").map_err(|e| e.to_string())?;
+    let staging = root.join(format!(".{safe}-{commit}-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        for file in files.iter().filter(|f| !f.is_symlink) {
+            let path = staging.join(&file.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, &file.data)?;
+        }
+        std::fs::create_dir_all(&staging)?;
+        std::fs::rename(&staging, &target)
+    };
+    match write() {
+        Ok(()) => Ok(target),
+        Err(_) if target.is_dir() => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Ok(target)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(format!(
+                "cannot write a checkout of {source} at {commit}: {e}"
+            ))
+        }
     }
 }
 
@@ -156,7 +208,12 @@ fn fetch_sources(
             let fetched = Mirror::sync(&cache, &source.name, &source.url)
                 .and_then(|mirror| {
                     let commit = mirror.resolve(source.revision.as_deref())?;
-                    Ok(FetchedSource { mirror, commit })
+                    Ok(FetchedSource {
+                        name: source.name.clone(),
+                        mirror,
+                        commit,
+                        checkout: std::sync::OnceLock::new(),
+                    })
                 })
                 .map_err(|e| e.to_string());
             (source.name.clone(), fetched)
@@ -458,11 +515,14 @@ fn render_app(
     source: &FetchedSource,
     live: &LiveState,
 ) -> Result<Rendered, String> {
-    let tree = MirrorTree {
-        mirror: &source.mirror,
-        commit: &source.commit,
+    let request = render::Request {
+        app: &app.name,
+        path: &app.path,
+        kind: app.render,
+        namespace: app.namespace.as_deref(),
+        helm: app.helm.as_ref(),
     };
-    let mut rendered = render::render(&tree, &app.path, app.render).map_err(|e| e.to_string())?;
+    let mut rendered = render::render(source, &request).map_err(|e| e.to_string())?;
     let warnings = render::assign_namespaces(
         &mut rendered.objects,
         app.namespace.as_deref(),
@@ -625,6 +685,7 @@ fn plan(
                         cluster: cluster.name.clone(),
                         namespace,
                         render: set.render,
+                        helm: set.helm.clone(),
                         ignore: set.ignore.clone(),
                     }),
                     Err(message) => errors.push(ScanError {
@@ -648,6 +709,7 @@ fn planned_from_app(app: &AppConfig) -> PlannedApp {
         cluster: app.cluster.clone(),
         namespace: app.namespace.clone(),
         render: app.render,
+        helm: app.helm.clone(),
         ignore: app.ignore.clone(),
     }
 }

@@ -248,13 +248,25 @@ fn table_output_has_a_line_per_finding_and_a_summary() {
 fn scans_are_stored_and_reported_identically() {
     let (ws, _) = shop_workspace();
     let (_, first) = ws.scan_json(&["--include-in-sync"]);
-    let report = ws.run(&["report", "--scan", "latest", "--format", "json"]);
+    let report = ws.run(&[
+        "report",
+        "--scan",
+        "latest",
+        "--format",
+        "json",
+        "--include-in-sync",
+    ]);
     assert_eq!(report.status.code(), Some(0));
     let stored: Value = serde_json::from_slice(&report.stdout).expect("report json");
     assert_eq!(stored["scan_id"], first["scan_id"]);
     assert_eq!(stored["summary"], first["summary"]);
     assert_eq!(stored["findings"], first["findings"]);
     assert_eq!(stored["sources"], first["sources"]);
+
+    let default_report = ws.run(&["report", "--scan", "1"]);
+    let default_report: Value =
+        serde_json::from_slice(&default_report.stdout).expect("report json");
+    assert_eq!(default_report["findings"].as_array().map(Vec::len), Some(6));
 
     let (_, second) = ws.scan_json(&[]);
     let history = ws.run(&["history", "--format", "json"]);

@@ -3,9 +3,12 @@
 //! Renderers read files through [`Tree`], never from a checkout, so that the same code serves
 //! any commit of any source and a render can be keyed by the Git content it read.
 
+pub mod helm;
+pub mod kustomize;
 pub mod plain;
+pub mod process;
 
-use crate::config::RenderKind;
+use crate::config::{HelmConfig, RenderKind};
 use crate::model::Resource;
 use crate::source::RepoFile;
 
@@ -13,6 +16,19 @@ use crate::source::RepoFile;
 pub trait Tree {
     /// Every file below `path` (repository-relative), sorted by path.
     fn read_dir(&self, path: &str) -> Result<Vec<RepoFile>, String>;
+    /// A directory holding the whole tree of the commit, for renderers that run an external
+    /// engine; made once and reused.
+    fn checkout(&self) -> Result<std::path::PathBuf, String>;
+}
+
+/// What to render: one app's path with its renderer and options.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub app: &'a str,
+    pub path: &'a str,
+    pub kind: RenderKind,
+    pub namespace: Option<&'a str>,
+    pub helm: Option<&'a HelmConfig>,
 }
 
 /// The objects of one app, as Git declares them.
@@ -41,23 +57,18 @@ pub enum RenderError {
     Unsupported(String),
 }
 
-/// Renders the app at `path` with the requested renderer (`auto` picks by the files present).
-pub fn render(tree: &dyn Tree, path: &str, kind: RenderKind) -> Result<Rendered, RenderError> {
+/// Renders an app with the requested renderer (`auto` picks by the files present).
+pub fn render(tree: &dyn Tree, request: &Request) -> Result<Rendered, RenderError> {
+    let path = request.path;
     let files = tree.read_dir(path).map_err(RenderError::Read)?;
-    let kind = match kind {
+    let kind = match request.kind {
         RenderKind::Auto => detect(path, &files),
         other => other,
     };
     match kind {
         RenderKind::Plain | RenderKind::Auto => plain::render(&files),
-        RenderKind::Kustomize => Err(RenderError::Unsupported(format!(
-            "{}: Kustomize rendering is not available in this build",
-            display_path(path)
-        ))),
-        RenderKind::Helm => Err(RenderError::Unsupported(format!(
-            "{}: Helm rendering is not available in this build",
-            display_path(path)
-        ))),
+        RenderKind::Kustomize => kustomize::render(tree, path),
+        RenderKind::Helm => helm::render(tree, path, request.app, request.namespace, request.helm),
     }
 }
 
