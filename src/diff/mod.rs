@@ -158,25 +158,34 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
     let group = desired.key.group.as_str();
     let kind = desired.key.kind.as_str();
     let builtin = kinds::builtin_namespaced(group, kind).is_some();
-    let desired_norm = normalize::desired(
-        group,
-        kind,
-        &desired.body,
-        app,
-        settings.tracking,
-        Some(&live.body),
-    );
     let live_norm = normalize::live(group, kind, &live.body);
     let managers = Managers::from_object(&live.body);
     let applied = previous_apply(group, kind, builtin, &live.body, &managers, settings);
-    let raw = compare::compare(
-        group,
-        kind,
-        builtin,
-        &desired_norm,
-        &live_norm,
-        applied.as_ref(),
-    );
+    let compare_with = |with_defaults: bool| {
+        let desired = normalize::desired(
+            group,
+            kind,
+            &desired.body,
+            app,
+            settings.tracking,
+            Some(&live.body),
+            with_defaults,
+        );
+        compare::compare(group, kind, builtin, &desired, &live_norm, applied.as_ref())
+    };
+    // Defaults only ever excuse a difference: a difference is drift when it shows both
+    // against Git as written and against Git with the server's defaults. A field Git does not
+    // set is left alone by a sync, whatever this server version defaulted it to; a value Git
+    // sets that the server rewrites (a dropped sessionAffinityConfig) is excused by defaulting.
+    let mut raw = compare_with(false);
+    if !raw.is_empty() {
+        let defaulted = compare_with(true);
+        raw.retain(|change| {
+            defaulted
+                .iter()
+                .any(|other| pointers_overlap(&change.pointer, &other.pointer))
+        });
+    }
     if raw.is_empty() {
         return Verdict {
             status: Status::InSync,
@@ -235,6 +244,14 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         patch: Some(patch),
         diff,
     }
+}
+
+/// True when one pointer equals the other or lies below it.
+fn pointers_overlap(a: &str, b: &str) -> bool {
+    let below = |long: &str, short: &str| {
+        long.len() > short.len() && long.starts_with(short) && long.as_bytes()[short.len()] == b'/'
+    };
+    a == b || below(a, b) || below(b, a)
 }
 
 /// What the previous apply owned: the last-applied annotation when present, else the fields

@@ -4,7 +4,8 @@
 //! Steps, each named in the README:
 //! - *server-metadata*: uid, resourceVersion, generation, creationTimestamp, managedFields,
 //!   selfLink, ownerReferences and `status` are the server's and never compared;
-//! - *defaults*: the desired object gets the defaults the server would give it at create;
+//! - *defaults*: the desired object gets the defaults the server would give it at create
+//!   (used to excuse differences only: see `diff_object`);
 //! - *secret-data*: `stringData` is folded into `data`, and `data` values re-encoded as the
 //!   server stores them (padded standard base64);
 //! - *quantities*: resource quantities in canonical form on both sides;
@@ -22,7 +23,8 @@ const DECLARED_METADATA: &[&str] = &["labels", "annotations", "finalizers"];
 /// Annotations written by clients or controllers, never declared in Git.
 const CLIENT_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
 
-/// The desired object as the server would store it, restricted to what Git declares.
+/// The desired object restricted to what Git declares, in the server's canonical forms;
+/// with `with_defaults`, also with the defaults the server would fill in at create.
 pub fn desired(
     group: &str,
     kind: &str,
@@ -30,10 +32,13 @@ pub fn desired(
     app: &str,
     tracking: &Tracking,
     live: Option<&Value>,
+    with_defaults: bool,
 ) -> Value {
     let mut object = body.clone();
     strip_server_fields(&mut object);
-    defaults::apply_defaults(group, kind, &mut object);
+    if with_defaults {
+        defaults::apply_defaults(group, kind, &mut object);
+    }
     if group.is_empty() && kind == "Secret" {
         defaults::secret_string_data_to_data(&mut object);
     }
