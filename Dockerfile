@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY examples ./examples
+COPY reports ./reports
+COPY askama.toml ./
 RUN cargo build --release --locked --bin plumbline
 
 # Runtime stage: the binary alone, running as an unprivileged user.

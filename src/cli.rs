@@ -60,6 +60,7 @@ pub enum FailOn {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
+    Html,
     Json,
 }
 
@@ -289,7 +290,7 @@ pub fn run_scan(
         shown.findings.retain(|f| f.status != Status::InSync);
     }
     let text = match format {
-        TableOrJson::Json => serde_json::to_string_pretty(&shown)? + "\n",
+        TableOrJson::Json => crate::report::json::render(&outcome.result, include_in_sync),
         TableOrJson::Table => table(&shown),
     };
     write_output(out, &text)?;
@@ -462,18 +463,35 @@ fn report(
             }
         }
     };
-    let Some(mut result) = store.load(id)? else {
+    let Some(result) = store.load(id)? else {
         eprintln!("error: no scan {id} in {}", config.database.display());
         return Ok(exit::USAGE);
     };
-    if !include_in_sync {
-        result.findings.retain(|f| f.status != Status::InSync);
-    }
     let text = match format {
-        ReportFormat::Json => serde_json::to_string_pretty(&result)? + "\n",
+        ReportFormat::Json => crate::report::json::render(&result, include_in_sync),
+        ReportFormat::Html => html_report(&store, &result)?,
     };
     write_output(out, &text)?;
     Ok(exit::OK)
+}
+
+/// The HTML evidence report of a stored scan, with the trend of the scans before it.
+pub fn html_report(store: &Store, result: &ScanResult) -> anyhow::Result<String> {
+    let history: Vec<_> = store
+        .history(200)?
+        .into_iter()
+        .filter(|row| row.scan_id <= result.scan_id)
+        .collect();
+    let (config_digest, row_hash) = store.scan_meta(result.scan_id)?.unwrap_or_default();
+    let database = store.path().display().to_string();
+    let context = crate::report::html::Context {
+        result,
+        history: &history,
+        row_hash: &row_hash,
+        database: &database,
+        config_digest: &config_digest,
+    };
+    crate::report::html::render(&context).map_err(|e| anyhow::anyhow!(e))
 }
 
 fn history(config: &Config, format: TableOrJson, limit: usize) -> anyhow::Result<i32> {

@@ -58,8 +58,14 @@ pub fn run(dir: Option<&Path>) -> anyhow::Result<i32> {
     let json_report = config
         .reports_dir
         .join(format!("scan-{}.json", result.scan_id));
-    std::fs::write(&json_report, serde_json::to_string_pretty(&shown)? + "\n")
+    std::fs::write(&json_report, crate::report::json::render(result, false))
         .with_context(|| format!("cannot write {}", json_report.display()))?;
+    let store = crate::store::Store::open(&config.database)?;
+    let html_report = config
+        .reports_dir
+        .join(format!("scan-{}.html", result.scan_id));
+    std::fs::write(&html_report, cli::html_report(&store, result)?)
+        .with_context(|| format!("cannot write {}", html_report.display()))?;
     print!("{}", cli::table(&shown));
     println!();
     println!(
@@ -68,6 +74,7 @@ pub fn run(dir: Option<&Path>) -> anyhow::Result<i32> {
     );
     println!("configuration:   {}", config_path.display());
     println!("database:        {}", config.database.display());
+    println!("HTML report:     {}", html_report.display());
     println!("JSON report:     {}", json_report.display());
     println!();
     println!(

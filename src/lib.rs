@@ -12,6 +12,7 @@ pub mod live;
 pub mod manifest;
 pub mod model;
 pub mod render;
+pub mod report;
 pub mod scan;
 pub mod source;
 pub mod store;

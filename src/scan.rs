@@ -391,6 +391,10 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         }
     }
 
+    // The order the database returns them in, so a stored scan reads back identical.
+    trail.sort_by(|a, b| {
+        (&b.commit.committer_time, &a.commit.sha).cmp(&(&a.commit.committer_time, &b.commit.sha))
+    });
     findings.sort_by(|a, b| {
         (&a.cluster, &a.app, &a.group, &a.kind, &a.namespace, &a.name).cmp(&(
             &b.cluster,

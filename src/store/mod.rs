@@ -289,16 +289,15 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// The stored row hash of a scan (evidence: recompute it from the result to verify).
-    pub fn row_hash(&self, scan_id: i64) -> Result<Option<String>, StoreError> {
+    /// The configuration digest and row hash recorded with a scan.
+    pub fn scan_meta(&self, scan_id: i64) -> Result<Option<(String, String)>, StoreError> {
         self.conn
             .query_row(
-                "SELECT row_hash FROM scans WHERE id = ?1",
+                "SELECT config_digest, COALESCE(row_hash, '') FROM scans WHERE id = ?1",
                 params![scan_id],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
-            .map(Option::flatten)
             .map_err(|e| self.err(e))
     }
 
@@ -515,9 +514,9 @@ fn parse_stage(stage: &str) -> Stage {
     }
 }
 
-/// SHA-256 of the scan result's canonical JSON: recorded with the scan so that a report can
-/// later be checked against the database.
+/// SHA-256 of the scan result exactly as `report --format json --include-in-sync` prints
+/// it: recorded with the scan, so anyone can check a report against the database.
 pub fn row_hash(result: &ScanResult) -> String {
-    let json = serde_json::to_vec(result).unwrap_or_default();
-    hex::encode(Sha256::digest(&json))
+    let json = crate::report::json::render(result, true);
+    hex::encode(Sha256::digest(json.as_bytes()))
 }

@@ -1,0 +1,101 @@
+//! Reports of stored scans: the HTML evidence document escapes what clusters and Git say, its
+//! rows match the scan, and the recorded row hash verifies the JSON report.
+
+mod support;
+
+use sha2::{Digest, Sha256};
+use support::shop_workspace;
+
+#[test]
+fn html_report_escapes_values_from_the_cluster() {
+    let (ws, _) = shop_workspace();
+    let path = ws.path("live/shop-configmaps.json");
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    let hostile = text.replacen(
+        "\"LOG_LEVEL\": \"debug\"",
+        "\"LOG_LEVEL\": \"<img src=x onerror=alert(1)>\"",
+        1,
+    );
+    assert_ne!(text, hostile);
+    std::fs::write(&path, hostile).expect("write");
+    let (_, result) = ws.scan_json(&[]);
+    assert_eq!(
+        support::finding(&result, "ConfigMap", "shop-config").expect("listed")["changes"][0]
+            ["live"],
+        "<img src=x onerror=alert(1)>"
+    );
+    let output = ws.run(&["report", "--format", "html"]);
+    assert_eq!(output.status.code(), Some(0));
+    let html = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !html.contains("<img src=x"),
+        "raw markup from the cluster in the report"
+    );
+    assert!(
+        html.contains("&#60;img src=x onerror=alert(1)&#62;")
+            || html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "escaped value shown"
+    );
+    assert!(!html.contains("<script"), "the report needs no script");
+}
+
+#[test]
+fn html_report_rows_match_the_scan() {
+    let (ws, _) = shop_workspace();
+    let (_, result) = ws.scan_json(&[]);
+    let out = ws.path("reports/audit.html");
+    let output = ws.run(&["report", "--format", "html", "--out", "reports/audit.html"]);
+    assert_eq!(output.status.code(), Some(0));
+    let html = std::fs::read_to_string(out).expect("report written");
+    let count = |status: &str| html.matches(&format!("data-status=\"{status}\"")).count();
+    let summary = &result["summary"];
+    assert_eq!(
+        count("modified") as u64,
+        summary["modified"].as_u64().expect("n")
+    );
+    assert_eq!(
+        count("missing") as u64,
+        summary["missing"].as_u64().expect("n")
+    );
+    assert_eq!(
+        count("orphaned") as u64,
+        summary["orphaned"].as_u64().expect("n")
+    );
+    assert_eq!(
+        count("ignored") as u64,
+        summary["ignored"].as_u64().expect("n")
+    );
+    assert!(html.contains("kubectl-edit"));
+    assert!(html.contains("fix(shop): raise the memory limit after OOM kills"));
+    assert!(!html.contains("s3cr3t-from-vault"));
+}
+
+#[test]
+fn row_hash_verifies_the_json_report() {
+    let (ws, _) = shop_workspace();
+    ws.scan_json(&[]);
+    let (_, second) = ws.scan_json(&[]);
+    let id = second["scan_id"].as_i64().expect("id");
+    let report = ws.run(&[
+        "report",
+        "--scan",
+        &id.to_string(),
+        "--format",
+        "json",
+        "--include-in-sync",
+    ]);
+    let digest = hex::encode(Sha256::digest(&report.stdout));
+    let conn = rusqlite::Connection::open(ws.path("state/plumbline.db")).expect("db");
+    let stored: String = conn
+        .query_row("SELECT row_hash FROM scans WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .expect("row hash");
+    assert_eq!(digest, stored);
+    let html = String::from_utf8_lossy(
+        &ws.run(&["report", "--scan", &id.to_string(), "--format", "html"])
+            .stdout,
+    )
+    .to_string();
+    assert!(html.contains(&stored), "the footer shows the row hash");
+}
