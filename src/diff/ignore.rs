@@ -2,9 +2,12 @@
 //! injecting a sidecar) and are never drift. A resource that differs only where a rule says
 //! is reported as `ignored`, never silently dropped.
 
+use super::compare::RawChange;
+use super::jq::JqPath;
 use crate::config::IgnoreRule;
 use crate::model::ResourceKey;
 use globset::{Glob, GlobMatcher};
+use serde_json::Value;
 
 /// An ignore rule with its globs compiled once per scan.
 #[derive(Debug, Clone)]
@@ -14,6 +17,7 @@ pub struct CompiledRule {
     namespace: Option<GlobMatcher>,
     name: Option<GlobMatcher>,
     json_pointers: Vec<String>,
+    jq_paths: Vec<JqPath>,
     managers: Vec<String>,
 }
 
@@ -35,6 +39,11 @@ impl CompiledRule {
             namespace: glob(&rule.namespace)?,
             name: glob(&rule.name)?,
             json_pointers: rule.json_pointers.clone(),
+            jq_paths: rule
+                .jq_path_expressions
+                .iter()
+                .map(|e| JqPath::parse(e))
+                .collect::<Result<_, _>>()?,
             managers: rule.managed_fields_managers.clone(),
         })
     }
@@ -49,16 +58,53 @@ impl CompiledRule {
             && matches(&self.name, &key.name)
     }
 
-    /// True when the change at `pointer`, whose live field is owned by `owners`, is ignored.
-    pub fn ignores(&self, pointer: &str, owners: &[String]) -> bool {
-        let by_pointer = self.json_pointers.iter().any(|p| {
-            p.is_empty()
-                || pointer == p
-                || (pointer.starts_with(p.as_str()) && pointer[p.len()..].starts_with('/'))
-        });
+    /// The rule for one object: its jq paths evaluated against the desired object (giving
+    /// Git's list positions) and the live one (giving the live positions).
+    pub fn for_object(&self, desired: &Value, live: &Value) -> ObjectRule<'_> {
+        let mut desired_paths = Vec::new();
+        let mut live_paths = Vec::new();
+        for path in &self.jq_paths {
+            desired_paths.extend(path.select(desired));
+            live_paths.extend(path.select(live));
+        }
+        ObjectRule {
+            rule: self,
+            desired_paths,
+            live_paths,
+        }
+    }
+}
+
+/// An ignore rule applied to one object.
+pub struct ObjectRule<'a> {
+    rule: &'a CompiledRule,
+    desired_paths: Vec<String>,
+    live_paths: Vec<String>,
+}
+
+impl ObjectRule<'_> {
+    /// True when `change`, whose live field is owned by `owners`, is ignored.
+    pub fn ignores(&self, change: &RawChange, owners: &[String]) -> bool {
+        let by_pointer = self
+            .rule
+            .json_pointers
+            .iter()
+            .chain(&self.desired_paths)
+            .any(|p| under(&change.pointer, p))
+            || self
+                .live_paths
+                .iter()
+                .any(|p| under(&change.live_pointer, p));
         let by_manager = !owners.is_empty()
-            && !self.managers.is_empty()
-            && owners.iter().all(|o| self.managers.contains(o));
+            && !self.rule.managers.is_empty()
+            && owners.iter().all(|o| self.rule.managers.contains(o));
         by_pointer || by_manager
     }
+}
+
+/// True when `pointer` is `prefix` or lies below it (`""` is the whole object).
+fn under(pointer: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || pointer == prefix
+        || (pointer.starts_with(prefix) && pointer[prefix.len()..].starts_with('/'))
 }

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod defaults;
 pub mod fieldset;
 pub mod ignore;
+pub mod jq;
 pub mod lists;
 pub mod normalize;
 pub mod output;
@@ -159,10 +160,9 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
     let kind = desired.key.kind.as_str();
     let builtin = kinds::builtin_namespaced(group, kind).is_some();
     let live_norm = normalize::live(group, kind, &live.body);
-    let managers = Managers::from_object(&live.body);
-    let applied = previous_apply(group, kind, builtin, &live.body, &managers, settings);
-    let compare_with = |with_defaults: bool| {
-        let desired = normalize::desired(
+    let applied = previous_apply(group, kind, builtin, &live.body, settings);
+    let normalized = |with_defaults: bool| {
+        normalize::desired(
             group,
             kind,
             &desired.body,
@@ -170,16 +170,30 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
             settings.tracking,
             Some(&live.body),
             with_defaults,
-        );
-        compare::compare(group, kind, builtin, &desired, &live_norm, applied.as_ref())
+        )
     };
+    let desired_norm = normalized(false);
     // Defaults only ever excuse a difference: a difference is drift when it shows both
     // against Git as written and against Git with the server's defaults. A field Git does not
     // set is left alone by a sync, whatever this server version defaulted it to; a value Git
     // sets that the server rewrites (a dropped sessionAffinityConfig) is excused by defaulting.
-    let mut raw = compare_with(false);
+    let mut raw = compare::compare(
+        group,
+        kind,
+        builtin,
+        &desired_norm,
+        &live_norm,
+        applied.as_ref(),
+    );
     if !raw.is_empty() {
-        let defaulted = compare_with(true);
+        let defaulted = compare::compare(
+            group,
+            kind,
+            builtin,
+            &normalized(true),
+            &live_norm,
+            applied.as_ref(),
+        );
         raw.retain(|change| {
             defaulted
                 .iter()
@@ -195,11 +209,14 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
             diff: None,
         };
     }
-    let rules: Vec<&CompiledRule> = settings
+    let rules: Vec<ignore::ObjectRule> = settings
         .ignore
         .iter()
         .filter(|r| r.applies_to(&desired.key))
+        .map(|r| r.for_object(&desired_norm, &live_norm))
         .collect();
+    // Who owns each live field: parsed only when there is drift to attribute.
+    let managers = Managers::from_object(&live.body);
     let secret = redact::is_secret(group, kind);
     let mut kept: Vec<(&RawChange, Vec<String>)> = Vec::new();
     let mut ignored: Vec<(&RawChange, Vec<String>)> = Vec::new();
@@ -209,7 +226,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         } else {
             Vec::new()
         };
-        if rules.iter().any(|r| r.ignores(&change.pointer, &owners)) {
+        if rules.iter().any(|r| r.ignores(change, &owners)) {
             ignored.push((change, owners));
         } else {
             kept.push((change, owners));
@@ -261,22 +278,28 @@ fn previous_apply(
     kind: &str,
     builtin: bool,
     live: &serde_json::Value,
-    managers: &Managers,
     settings: &Settings,
 ) -> Option<FieldSet> {
     if let Some(applied) = normalize::last_applied(live) {
         return Some(FieldSet::from_applied(group, kind, builtin, &applied));
     }
+    let entries = live.pointer("/metadata/managedFields")?.as_array()?;
     let mut owned: Option<FieldSet> = None;
-    for entry in &managers.entries {
-        if entry.operation == "Apply"
-            && entry.subresource.is_none()
-            && settings.appliers.iter().any(|a| a == &entry.manager)
-        {
-            match owned.as_mut() {
-                Some(set) => merge_sets(set, &entry.fields),
-                None => owned = Some(entry.fields.clone()),
-            }
+    for entry in entries {
+        let field = |name: &str| entry.get(name).and_then(serde_json::Value::as_str);
+        let is_applier = field("operation") == Some("Apply")
+            && entry.get("subresource").is_none()
+            && field("manager").is_some_and(|m| settings.appliers.iter().any(|a| a == m));
+        if !is_applier {
+            continue;
+        }
+        let fields = entry
+            .get("fieldsV1")
+            .map(FieldSet::from_fields_v1)
+            .unwrap_or_default();
+        match owned.as_mut() {
+            Some(set) => merge_sets(set, &fields),
+            None => owned = Some(fields),
         }
     }
     owned
