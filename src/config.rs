@@ -60,7 +60,19 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub notify: NotifyConfig,
     pub waivers: Vec<Waiver>,
+    /// Field managers that apply Git's manifests (server-side apply): what they own and Git
+    /// no longer has, a sync would remove.
+    pub appliers: Vec<String>,
 }
+
+/// The appliers of the common GitOps tools, and plumbline's own.
+pub const DEFAULT_APPLIERS: &[&str] = &[
+    "argocd-controller",
+    "kustomize-controller",
+    "helm",
+    "plumbline",
+    "kubectl-client-side-apply",
+];
 
 impl Config {
     /// The source with this name.
@@ -924,6 +936,7 @@ const TOP_KEYS: &[&str] = &[
     "daemon",
     "notify",
     "waivers",
+    "appliers",
 ];
 const SOURCE_KEYS: &[&str] = &["name", "url", "revision"];
 const CLUSTER_KEYS: &[&str] = &["name", "kubeconfig", "context", "snapshot", "labels"];
@@ -1282,6 +1295,10 @@ impl<'a> Checker<'a> {
         let daemon = self.daemon(&obj);
         let notify = self.notify(&obj);
         let waivers = self.waivers(&obj);
+        let appliers = match obj.get("appliers") {
+            Some(f) => self.string_list(&f),
+            None => DEFAULT_APPLIERS.iter().map(|s| s.to_string()).collect(),
+        };
 
         Config {
             file: self.file.to_path_buf(),
@@ -1299,6 +1316,7 @@ impl<'a> Checker<'a> {
             daemon,
             notify,
             waivers,
+            appliers,
         }
     }
 

@@ -325,14 +325,11 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     // Render and diff every app whose source and cluster are available.
     progress.message("rendering and comparing");
     let global_ignore = &config.ignore;
-    let appliers: Vec<String> = diff::DEFAULT_APPLIERS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let appliers = &config.appliers;
     let per_app: Vec<AppOutcome> = plan
         .par_iter()
         .map(|app| {
-            let outcome = scan_app(app, config, &sources, &clusters, global_ignore, &appliers);
+            let outcome = scan_app(app, config, &sources, &clusters, global_ignore, appliers);
             progress.tick();
             outcome
         })

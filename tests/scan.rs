@@ -329,3 +329,57 @@ fn revisions_resolve_branches_tags_and_short_shas() {
         );
     }
 }
+
+#[test]
+fn field_removed_from_git_but_owned_by_the_applier_is_drift() {
+    let (ws, _) = shop_workspace();
+    let without_args = String::from_utf8(support::git_fixture("apps/billing/deployment.yaml"))
+        .expect("utf8")
+        .replace("          args: [\"--port=9090\"]\n", "");
+    let mut writer =
+        plumbline::source::writer::RepoWriter::open(&ws.path("repo")).expect("open repo");
+    writer
+        .commit(
+            "main",
+            &support::commit(
+                "Ben Okafor",
+                "ben@example.com",
+                1_761_200_000,
+                "billing: drop the explicit port flag",
+                vec![(
+                    "apps/billing/deployment.yaml",
+                    Some(without_args.into_bytes()),
+                )],
+            ),
+        )
+        .expect("commit");
+    let (_, result) = ws.scan_json(&["--app", "billing"]);
+    let deploy = finding(&result, "Deployment", "billing").expect("listed");
+    let removed = deploy["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["path"] == "/spec/template/spec/containers/0/args")
+        .expect("args removal reported");
+    assert_eq!(removed["live"], json!(["--port=9090"]));
+    assert!(
+        removed.get("desired").is_none(),
+        "absent from Git: {removed}"
+    );
+
+    // With another applier configured, argocd-controller's ownership is not the last apply.
+    ws.write(
+        "plumbline.yaml",
+        &format!("{}appliers: [flux-applier]\n", support::SHOP_CONFIG),
+    );
+    let (_, result) = ws.scan_json(&["--app", "billing"]);
+    let deploy = finding(&result, "Deployment", "billing").expect("listed");
+    assert!(
+        deploy["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .all(|c| c["path"] != "/spec/template/spec/containers/0/args"),
+        "{deploy:#}"
+    );
+}

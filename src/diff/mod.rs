@@ -27,14 +27,8 @@ use ignore::CompiledRule;
 use std::collections::HashSet;
 
 /// Field managers whose server-side apply ownership stands for "the previous apply" when an
-/// object has no last-applied annotation: what they own and Git lacks, a sync would remove.
-pub const DEFAULT_APPLIERS: &[&str] = &[
-    "argocd-controller",
-    "kustomize-controller",
-    "helm",
-    "plumbline",
-    "kubectl-client-side-apply",
-];
+/// object has no last-applied annotation (configurable with `appliers:`).
+pub use crate::config::DEFAULT_APPLIERS;
 
 /// What the comparison needs to know beyond the two objects.
 pub struct Settings<'a> {
