@@ -677,19 +677,38 @@ fn clusters(config: &Config, format: TableOrJson) -> anyhow::Result<i32> {
     let text = match format {
         TableOrJson::Json => serde_json::to_string_pretty(&checks)? + "\n",
         TableOrJson::Table => {
+            let yes_no = |v: Option<bool>| match v {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            };
             let mut text = format!(
-                "{:<20}  {:<9}  {:<11}  {:>8}  {}\n",
-                "NAME", "KIND", "STATUS", "OBJECTS", "DETAIL"
+                "{:<20}  {:<8}  {:<11}  {:<10}  {:>7}  {:<4}  {:<3}  {:<5}  {:<30}  {}\n",
+                "NAME",
+                "KIND",
+                "STATUS",
+                "VERSION",
+                "OBJECTS",
+                "LIST",
+                "GET",
+                "PATCH",
+                "USER",
+                "DETAIL"
             );
             for c in &checks {
                 text.push_str(&format!(
-                    "{:<20}  {:<9}  {:<11}  {:>8}  {}\n",
+                    "{:<20}  {:<8}  {:<11}  {:<10}  {:>7}  {:<4}  {:<3}  {:<5}  {:<30}  {}\n",
                     c.name,
                     c.kind,
                     c.status,
+                    c.version.as_deref().unwrap_or("-"),
                     c.objects
                         .map(|n| n.to_string())
                         .unwrap_or_else(|| "-".into()),
+                    yes_no(c.can_list),
+                    yes_no(c.can_get),
+                    yes_no(c.can_patch),
+                    c.user.as_deref().unwrap_or("-"),
                     c.detail
                 ));
             }

@@ -2379,7 +2379,7 @@ tracking: 3
         assert_eq!(
             problems("a: 1\n---\nb: 2\n"),
             vec![
-                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers)",
+                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers, appliers)",
                 "plumbline.yaml:2: expected a single YAML document; later documents are ignored",
             ]
         );

@@ -5,7 +5,8 @@
 
 use crate::config::{AppConfig, ClusterAccess, Config, HelmConfig, IgnoreRule, RenderKind};
 use crate::diff::{self, ignore::CompiledRule};
-use crate::live::{snapshot, LiveState};
+use crate::live::kube::Limits;
+use crate::live::{ClusterError, Connection, LiveState, ReadPlan};
 use crate::model::{
     ClusterResult, CommitRef, Finding, ScanError, ScanResult, SourceResult, Stage, Status, Summary,
     TrailCommit,
@@ -143,13 +144,16 @@ fn write_checkout(source: &str, mirror: &Mirror, commit: &str) -> Result<PathBuf
     }
 }
 
-/// Sources fetched, plan made, clusters read: what every command that looks at apps needs.
+/// Sources fetched, plan made, clusters connected: what every command that looks at apps
+/// needs.
 struct Prepared {
     sources: HashMap<String, FetchedSource>,
     source_results: Vec<SourceResult>,
     plan: Vec<PlannedApp>,
-    clusters: HashMap<String, LiveState>,
-    cluster_results: Vec<ClusterResult>,
+    /// Clusters the plan touches, in name order.
+    cluster_names: Vec<String>,
+    connections: HashMap<String, Connection>,
+    cluster_failures: HashMap<String, ClusterError>,
     errors: Vec<ScanError>,
 }
 
@@ -178,19 +182,42 @@ fn prepare(
         ));
     }
 
-    progress.message("reading clusters");
-    let mut cluster_names: Vec<&str> = plan.iter().map(|a| a.cluster.as_str()).collect();
+    progress.message("connecting to clusters");
+    let mut cluster_names: Vec<String> = plan.iter().map(|a| a.cluster.clone()).collect();
     cluster_names.sort();
     cluster_names.dedup();
-    let (clusters, cluster_results) = read_clusters(config, &cluster_names, &mut errors);
+    let opened: Vec<(String, Result<Connection, ClusterError>)> = cluster_names
+        .par_iter()
+        .map(|name| (name.clone(), connect(config, name)))
+        .collect();
+    let mut connections = HashMap::new();
+    let mut cluster_failures = HashMap::new();
+    for (name, opened) in opened {
+        match opened {
+            Ok(connection) => {
+                connections.insert(name, connection);
+            }
+            Err(e) => {
+                cluster_failures.insert(name, e);
+            }
+        }
+    }
     Ok(Prepared {
         sources,
         source_results,
         plan,
-        clusters,
-        cluster_results,
+        cluster_names,
+        connections,
+        cluster_failures,
         errors,
     })
+}
+
+fn connect(config: &Config, name: &str) -> Result<Connection, ClusterError> {
+    let cluster = config
+        .cluster(name)
+        .ok_or_else(|| ClusterError::error(format!("cluster {name} is not configured")))?;
+    Connection::open(&cluster.access, &Limits::default())
 }
 
 /// Fetches every source an app uses, each once, in parallel.
@@ -255,55 +282,6 @@ fn fetch_sources(
     (sources, source_results)
 }
 
-/// Reads the live state of the named clusters, in parallel.
-fn read_clusters(
-    config: &Config,
-    names: &[&str],
-    errors: &mut Vec<ScanError>,
-) -> (HashMap<String, LiveState>, Vec<ClusterResult>) {
-    let live: Vec<(String, Result<LiveState, ClusterFailure>)> = names
-        .par_iter()
-        .map(|name| {
-            let state = match config.clusters.iter().find(|c| c.name == *name) {
-                Some(cluster) => read_cluster(&cluster.access),
-                None => Err(ClusterFailure {
-                    status: "error",
-                    message: format!("cluster {name} is not configured"),
-                }),
-            };
-            (name.to_string(), state)
-        })
-        .collect();
-    let mut clusters: HashMap<String, LiveState> = HashMap::new();
-    let mut cluster_results = Vec::new();
-    for (name, state) in live {
-        match state {
-            Ok(state) => {
-                cluster_results.push(ClusterResult {
-                    name: name.clone(),
-                    status: "ok".into(),
-                    error: None,
-                });
-                clusters.insert(name, state);
-            }
-            Err(ClusterFailure { status, message }) => {
-                errors.push(ScanError {
-                    cluster: Some(name.clone()),
-                    app: None,
-                    stage: Stage::Live,
-                    message: format!("cluster {name}: {message}"),
-                });
-                cluster_results.push(ClusterResult {
-                    name,
-                    status: status.to_string(),
-                    error: Some(message),
-                });
-            }
-        }
-    }
-    (clusters, cluster_results)
-}
-
 /// Runs one full audit and, unless `options.record` is off, records it.
 pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailure> {
     let started_at = now();
@@ -317,19 +295,88 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         sources,
         source_results,
         plan,
-        clusters,
-        cluster_results,
+        cluster_names,
+        connections,
+        mut cluster_failures,
         mut errors,
     } = prepare(config, options, &progress)?;
 
-    // Render and diff every app whose source and cluster are available.
-    progress.message("rendering and comparing");
-    let global_ignore = &config.ignore;
-    let appliers = &config.appliers;
-    let per_app: Vec<AppOutcome> = plan
+    // Render every app against what its cluster says of kinds (scopes, served kinds).
+    progress.message("rendering");
+    let rendered: Vec<Option<Result<Rendered, String>>> = plan
         .par_iter()
         .map(|app| {
-            let outcome = scan_app(app, config, &sources, &clusters, global_ignore, appliers);
+            let source = sources.get(&app.source)?;
+            let connection = connections.get(&app.cluster)?;
+            Some(render_app(app, source, connection.scopes()))
+        })
+        .collect();
+
+    // Read from each cluster what its rendered apps need, clusters in parallel.
+    progress.message("reading clusters");
+    let mut read_plans: HashMap<String, ReadPlan> = HashMap::new();
+    for (app, rendered) in plan.iter().zip(&rendered) {
+        if let Some(Ok(rendered)) = rendered {
+            read_plans
+                .entry(app.cluster.clone())
+                .or_insert_with(|| ReadPlan {
+                    tracking_selector: config.tracking.label.clone(),
+                    ..ReadPlan::default()
+                })
+                .add_app(&rendered.objects, app.namespace.as_deref());
+        }
+    }
+    let empty_plan = ReadPlan::default();
+    let read: Vec<(String, Result<LiveState, ClusterError>)> = connections
+        .into_par_iter()
+        .map(|(name, connection)| {
+            let plan = read_plans.get(&name).unwrap_or(&empty_plan);
+            let state = connection.read(plan);
+            (name, state)
+        })
+        .collect();
+    let mut clusters: HashMap<String, LiveState> = HashMap::new();
+    for (name, state) in read {
+        match state {
+            Ok(state) => {
+                clusters.insert(name, state);
+            }
+            Err(e) => {
+                cluster_failures.insert(name, e);
+            }
+        }
+    }
+    let mut cluster_results = Vec::new();
+    for name in &cluster_names {
+        match cluster_failures.get(name) {
+            Some(failure) => {
+                errors.push(ScanError {
+                    cluster: Some(name.clone()),
+                    app: None,
+                    stage: Stage::Live,
+                    message: format!("cluster {name}: {}", failure.message),
+                });
+                cluster_results.push(ClusterResult {
+                    name: name.clone(),
+                    status: failure.status.to_string(),
+                    error: Some(failure.message.clone()),
+                });
+            }
+            None => cluster_results.push(ClusterResult {
+                name: name.clone(),
+                status: "ok".into(),
+                error: None,
+            }),
+        }
+    }
+
+    // Compare every app whose desired and live state are both known.
+    progress.message("comparing");
+    let per_app: Vec<AppOutcome> = plan
+        .par_iter()
+        .zip(rendered)
+        .map(|(app, rendered)| {
+            let outcome = compare_app(app, rendered, clusters.get(&app.cluster), config);
             progress.tick();
             outcome
         })
@@ -450,13 +497,13 @@ struct AppOutcome {
     errors: Vec<ScanError>,
 }
 
-fn scan_app(
+/// Compares one rendered app with its cluster; an app whose source or cluster failed is
+/// skipped (that failure is already recorded), one that failed to render is an error.
+fn compare_app(
     app: &PlannedApp,
+    rendered: Option<Result<Rendered, String>>,
+    live: Option<&LiveState>,
     config: &Config,
-    sources: &HashMap<String, FetchedSource>,
-    clusters: &HashMap<String, LiveState>,
-    global_ignore: &[IgnoreRule],
-    appliers: &[String],
 ) -> AppOutcome {
     let fail = |stage: Stage, message: String| AppOutcome {
         status: "error",
@@ -469,28 +516,28 @@ fn scan_app(
             message,
         }],
     };
-    let Some(source) = sources.get(&app.source) else {
+    let rendered = match rendered {
+        Some(Ok(rendered)) => rendered,
+        Some(Err(message)) => return fail(Stage::Render, message),
+        None => {
+            return AppOutcome {
+                status: "skipped",
+                rendered: None,
+                findings: Vec::new(),
+                errors: Vec::new(),
+            }
+        }
+    };
+    let Some(live) = live else {
         return AppOutcome {
             status: "skipped",
-            rendered: None,
+            rendered: Some(rendered),
             findings: Vec::new(),
             errors: Vec::new(),
         };
-    };
-    let Some(live) = clusters.get(&app.cluster) else {
-        return AppOutcome {
-            status: "skipped",
-            rendered: None,
-            findings: Vec::new(),
-            errors: Vec::new(),
-        };
-    };
-    let rendered = match render_app(app, source, live) {
-        Ok(rendered) => rendered,
-        Err(message) => return fail(Stage::Render, message),
     };
     let mut rules = Vec::new();
-    for rule in global_ignore.iter().chain(&app.ignore) {
+    for rule in config.ignore.iter().chain(&app.ignore) {
         match CompiledRule::compile(rule) {
             Ok(rule) => rules.push(rule),
             Err(e) => return fail(Stage::Diff, format!("ignore rule: {e}")),
@@ -499,7 +546,7 @@ fn scan_app(
     let settings = diff::Settings {
         tracking: &config.tracking,
         ignore: rules,
-        appliers: appliers.to_vec(),
+        appliers: config.appliers.clone(),
     };
     let findings = diff::diff_app(&app.name, &app.cluster, &rendered.objects, live, &settings);
     AppOutcome {
@@ -514,7 +561,7 @@ fn scan_app(
 fn render_app(
     app: &PlannedApp,
     source: &FetchedSource,
-    live: &LiveState,
+    scopes: &LiveState,
 ) -> Result<Rendered, String> {
     let request = render::Request {
         app: &app.name,
@@ -527,7 +574,7 @@ fn render_app(
     let warnings = render::assign_namespaces(
         &mut rendered.objects,
         app.namespace.as_deref(),
-        &|group, kind| live.namespaced(group, kind),
+        &|group, kind| scopes.namespaced(group, kind),
     );
     for warning in warnings.iter().chain(&rendered.warnings) {
         tracing::warn!(app = %app.name, cluster = %app.cluster, "{warning}");
@@ -539,18 +586,25 @@ fn render_app(
 /// The desired objects of the selected apps, exactly as they are compared.
 pub fn render_only(config: &Config, options: &ScanOptions) -> Result<Vec<AppRender>, ScanFailure> {
     let prepared = prepare(config, options, &Progress::new(false))?;
+    for error in &prepared.errors {
+        tracing::error!("{}", error.message);
+    }
+    for (name, failure) in &prepared.cluster_failures {
+        tracing::warn!(
+            "cluster {name}: {} (scopes of custom kinds unknown)",
+            failure.message
+        );
+    }
     let empty = LiveState::default();
     let mut out = Vec::new();
-    for error in &prepared.errors {
-        if error.stage == Stage::Source || error.stage == Stage::Config {
-            tracing::error!("{}", error.message);
-        }
-    }
     for app in &prepared.plan {
         let result = match prepared.sources.get(&app.source) {
             Some(source) => {
-                let live = prepared.clusters.get(&app.cluster).unwrap_or(&empty);
-                render_app(app, source, live).map(|r| r.objects)
+                let scopes = prepared
+                    .connections
+                    .get(&app.cluster)
+                    .map_or(&empty, Connection::scopes);
+                render_app(app, source, scopes).map(|r| r.objects)
             }
             None => Err(format!("source {} could not be fetched", app.source)),
         };
@@ -565,51 +619,94 @@ pub fn render_only(config: &Config, options: &ScanOptions) -> Result<Vec<AppRend
 /// An app of the plan and its rendered objects, or why it could not be rendered.
 pub type AppRender = (PlannedApp, Result<Vec<crate::model::Resource>, String>);
 
-/// Why a cluster could not be read: `status` is `unreachable` or `error`.
-struct ClusterFailure {
-    status: &'static str,
-    message: String,
-}
-
 /// What `plumbline clusters` shows for one cluster.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClusterCheck {
     pub name: String,
     pub kind: String,
     pub status: String,
+    /// Objects in a snapshot; resource types served by an API server.
     pub objects: Option<usize>,
+    pub version: Option<String>,
+    pub user: Option<String>,
+    pub can_list: Option<bool>,
+    pub can_get: Option<bool>,
+    /// Asked only when an app on the cluster has `self_heal: true`.
+    pub can_patch: Option<bool>,
     pub detail: String,
 }
 
-/// Checks that every registered cluster can be read.
+/// Checks that every registered cluster can be read, and what the credentials may do.
 pub fn check_clusters(config: &Config) -> Vec<ClusterCheck> {
     config
         .clusters
         .par_iter()
         .map(|cluster| {
-            let kind = match &cluster.access {
-                ClusterAccess::Snapshot(_) => "snapshot",
-                ClusterAccess::Kube { .. } => "api",
+            let mut check = ClusterCheck {
+                name: cluster.name.clone(),
+                kind: match &cluster.access {
+                    ClusterAccess::Snapshot(_) => "snapshot".into(),
+                    ClusterAccess::Kube { .. } => "api".into(),
+                },
+                status: "ok".into(),
+                objects: None,
+                version: None,
+                user: None,
+                can_list: None,
+                can_get: None,
+                can_patch: None,
+                detail: String::new(),
             };
-            match read_cluster(&cluster.access) {
-                Ok(state) => ClusterCheck {
-                    name: cluster.name.clone(),
-                    kind: kind.into(),
-                    status: "ok".into(),
-                    objects: Some(state.len()),
-                    detail: match &cluster.access {
-                        ClusterAccess::Snapshot(dir) => dir.display().to_string(),
-                        ClusterAccess::Kube { .. } => String::new(),
-                    },
-                },
-                Err(ClusterFailure { status, message }) => ClusterCheck {
-                    name: cluster.name.clone(),
-                    kind: kind.into(),
-                    status: status.to_string(),
-                    objects: None,
-                    detail: message,
-                },
+            let heals = config
+                .apps
+                .iter()
+                .any(|a| a.cluster == cluster.name && a.self_heal);
+            match Connection::open(&cluster.access, &Limits::default()) {
+                Ok(Connection::Snapshot(state)) => {
+                    check.objects = Some(state.len());
+                    if let ClusterAccess::Snapshot(dir) = &cluster.access {
+                        check.detail = dir.display().to_string();
+                    }
+                }
+                Ok(Connection::Api(api, _)) => {
+                    check.objects = Some(api.served().count());
+                    let probe = crate::live::kube::block_on(async {
+                        let version = api.version().await;
+                        let user = api.user().await;
+                        let list = api.allowed("list").await;
+                        let get = api.allowed("get").await;
+                        let patch = if heals {
+                            Some(api.allowed("patch").await)
+                        } else {
+                            None
+                        };
+                        (version, user, list, get, patch)
+                    });
+                    match probe {
+                        Ok((version, user, list, get, patch)) => {
+                            check.version = version.ok();
+                            check.user = user;
+                            check.can_list = list.ok();
+                            check.can_get = get.ok();
+                            check.can_patch = patch.and_then(Result::ok);
+                            if check.can_list == Some(false) || check.can_get == Some(false) {
+                                check.status = "error".into();
+                                check.detail =
+                                    "the credentials may not get and list every resource".into();
+                            }
+                        }
+                        Err(e) => {
+                            check.status = e.status.into();
+                            check.detail = e.message;
+                        }
+                    }
+                }
+                Err(e) => {
+                    check.status = e.status.into();
+                    check.detail = e.message;
+                }
             }
+            check
         })
         .collect()
 }
@@ -635,22 +732,6 @@ fn dedupe(rendered: &mut Rendered) {
         }
     }
     rendered.objects = objects;
-}
-
-fn read_cluster(access: &ClusterAccess) -> Result<LiveState, ClusterFailure> {
-    match access {
-        ClusterAccess::Snapshot(dir) => snapshot::read(dir).map_err(|e| ClusterFailure {
-            status: match e {
-                snapshot::SnapshotError::Missing(_) => "unreachable",
-                _ => "error",
-            },
-            message: e.to_string(),
-        }),
-        ClusterAccess::Kube { .. } => Err(ClusterFailure {
-            status: "error",
-            message: "reading clusters through the Kubernetes API is not available in this build; use a snapshot".into(),
-        }),
-    }
 }
 
 /// Expands `apps` and `app_sets` into the apps of this scan.

@@ -1,0 +1,676 @@
+//! Clusters read through the Kubernetes API with kube-rs.
+//!
+//! kube-rs brings kubeconfig handling, authentication (tokens, client certificates, exec
+//! plugins, in-cluster service accounts) and TLS; the requests themselves are made here, so
+//! that every read is a paginated LIST (never a GET per object), rate limited, retried with
+//! backoff on 429 (honouring `Retry-After`), 5xx and connection errors, and restarted when
+//! its continue token expires (410).
+
+use super::{ClusterError, LiveState, ReadPlan};
+use crate::model::Resource;
+use http::{Request, StatusCode};
+use kube::client::Body;
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Semaphore};
+
+/// How hard plumbline may press on one API server.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Requests per second, sustained.
+    pub qps: f64,
+    /// Requests allowed at once above the sustained rate.
+    pub burst: u32,
+    /// LIST requests in flight at once on one cluster.
+    pub concurrency: usize,
+    /// Time allowed for one request.
+    pub timeout: Duration,
+    /// Retries of a request that failed in a way that may pass.
+    pub retries: u32,
+    /// Items per LIST page.
+    pub page_size: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            qps: 50.0,
+            burst: 100,
+            concurrency: 8,
+            timeout: Duration::from_secs(30),
+            retries: 5,
+            page_size: 500,
+        }
+    }
+}
+
+/// One resource type as the cluster serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedResource {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub namespaced: bool,
+    pub verbs: Vec<String>,
+}
+
+/// A cluster with its client and what discovery found.
+pub struct ApiCluster {
+    client: kube::Client,
+    limiter: Arc<RateLimiter>,
+    limits: Limits,
+    resources: HashMap<(String, String), ServedResource>,
+}
+
+/// The runtime that drives every API request of the process.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, ClusterError> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .thread_name("plumbline-kube")
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| ClusterError::error(format!("cannot start the I/O runtime: {e}")))
+}
+
+/// Runs a future on the shared runtime from synchronous code.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, ClusterError> {
+    Ok(runtime()?.block_on(future))
+}
+
+impl ApiCluster {
+    /// Builds a client from a kubeconfig file and context, else `$KUBECONFIG` and
+    /// `~/.kube/config`, else the in-cluster service account, and runs discovery.
+    pub async fn connect(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+        limits: Limits,
+    ) -> Result<ApiCluster, ClusterError> {
+        let config = client_config(kubeconfig, context).await?;
+        let mut config = config;
+        config.read_timeout = Some(limits.timeout);
+        config.connect_timeout = Some(limits.timeout.min(Duration::from_secs(10)));
+        let client = kube::Client::try_from(config)
+            .map_err(|e| ClusterError::error(format!("cannot build a client: {e}")))?;
+        let limiter = Arc::new(RateLimiter::new(limits.qps, limits.burst));
+        let mut cluster = ApiCluster {
+            client,
+            limiter,
+            limits,
+            resources: HashMap::new(),
+        };
+        cluster.resources = cluster.discover().await?;
+        Ok(cluster)
+    }
+
+    /// What the cluster serves, for namespace assignment and "kind not served" verdicts.
+    pub fn served(&self) -> impl Iterator<Item = &ServedResource> {
+        self.resources.values()
+    }
+
+    pub fn resource(&self, group: &str, kind: &str) -> Option<&ServedResource> {
+        self.resources.get(&(group.to_string(), kind.to_string()))
+    }
+
+    /// A state holding only what discovery knows: scopes and served kinds.
+    pub fn discovered_state(&self) -> LiveState {
+        let mut state = LiveState::default();
+        let mut served = HashSet::new();
+        for r in self.resources.values() {
+            state.set_scope(&r.group, &r.kind, r.namespaced);
+            served.insert((r.group.clone(), r.kind.clone()));
+        }
+        state.set_served(served);
+        state
+    }
+
+    /// Legacy discovery: `/api`, `/apis` and each group's preferred version.
+    async fn discover(&self) -> Result<HashMap<(String, String), ServedResource>, ClusterError> {
+        let mut lists: Vec<(String, String)> = Vec::new();
+        let core = self.get_json("/api").await?;
+        for version in core["versions"].as_array().into_iter().flatten() {
+            if let Some(v) = version.as_str() {
+                lists.push((String::new(), v.to_string()));
+            }
+        }
+        let groups = self.get_json("/apis").await?;
+        for group in groups["groups"].as_array().into_iter().flatten() {
+            let name = group["name"].as_str().unwrap_or_default();
+            let preferred = group["preferredVersion"]["version"]
+                .as_str()
+                .or_else(|| group["versions"][0]["version"].as_str());
+            if let (false, Some(version)) = (name.is_empty(), preferred) {
+                lists.push((name.to_string(), version.to_string()));
+            }
+        }
+        let fetches = lists.into_iter().map(|(group, version)| async move {
+            let path = if group.is_empty() {
+                format!("/api/{version}")
+            } else {
+                format!("/apis/{group}/{version}")
+            };
+            (group, version, self.get_json(&path).await)
+        });
+        let mut resources = HashMap::new();
+        for (group, version, list) in futures_join_all(fetches).await {
+            // A broken aggregated API (metrics-server down) must not fail the whole cluster.
+            let list = match list {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::warn!("discovery of {group}/{version} failed: {e}");
+                    continue;
+                }
+            };
+            for r in list["resources"].as_array().into_iter().flatten() {
+                let (Some(plural), Some(kind)) = (r["name"].as_str(), r["kind"].as_str()) else {
+                    continue;
+                };
+                if plural.contains('/') {
+                    continue; // subresource
+                }
+                let verbs: Vec<String> = r["verbs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                resources.insert(
+                    (group.clone(), kind.to_string()),
+                    ServedResource {
+                        group: group.clone(),
+                        version: version.clone(),
+                        kind: kind.to_string(),
+                        plural: plural.to_string(),
+                        namespaced: r["namespaced"].as_bool().unwrap_or(true),
+                        verbs,
+                    },
+                );
+            }
+        }
+        Ok(resources)
+    }
+
+    /// Reads everything the plan names: one paginated LIST per resource type and namespace,
+    /// several at once. Kinds the cluster does not serve are skipped (their desired objects
+    /// become `missing`, with the reason).
+    pub async fn read(&self, plan: &ReadPlan) -> Result<LiveState, ClusterError> {
+        let mut state = self.discovered_state();
+        let mut requests: Vec<(ServedResource, Option<String>, Option<String>)> = Vec::new();
+        let mut add =
+            |key: &(String, String), namespaces: &BTreeSet<String>, selector: Option<&str>| {
+                let Some(resource) = self.resources.get(key) else {
+                    return;
+                };
+                if !resource.verbs.iter().any(|v| v == "list") {
+                    return;
+                }
+                if resource.namespaced && !namespaces.is_empty() {
+                    for namespace in namespaces {
+                        requests.push((
+                            resource.clone(),
+                            Some(namespace.clone()),
+                            selector.map(str::to_string),
+                        ));
+                    }
+                } else {
+                    requests.push((resource.clone(), None, selector.map(str::to_string)));
+                }
+            };
+        for (key, namespaces) in &plan.full {
+            add(key, namespaces, None);
+        }
+        for (key, namespaces) in &plan.tracked_only {
+            if !plan.full.contains_key(key) {
+                add(key, namespaces, Some(plan.tracking_selector.as_str()));
+            }
+        }
+        let gate = Arc::new(Semaphore::new(self.limits.concurrency.max(1)));
+        let lists = requests.into_iter().map(|(resource, namespace, selector)| {
+            let gate = gate.clone();
+            async move {
+                let _permit = gate.acquire().await;
+                self.list_all(&resource, namespace.as_deref(), selector.as_deref())
+                    .await
+            }
+        });
+        for items in futures_join_all(lists).await {
+            for item in items? {
+                state.insert(item);
+            }
+        }
+        Ok(state)
+    }
+
+    /// All pages of one LIST; an expired continue token (410) starts the list again.
+    async fn list_all(
+        &self,
+        resource: &ServedResource,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<Resource>, ClusterError> {
+        let api_version = if resource.group.is_empty() {
+            resource.version.clone()
+        } else {
+            format!("{}/{}", resource.group, resource.version)
+        };
+        let base = match (resource.group.is_empty(), namespace) {
+            (true, Some(ns)) => format!(
+                "/api/{}/namespaces/{ns}/{}",
+                resource.version, resource.plural
+            ),
+            (true, None) => format!("/api/{}/{}", resource.version, resource.plural),
+            (false, Some(ns)) => format!("/apis/{api_version}/namespaces/{ns}/{}", resource.plural),
+            (false, None) => format!("/apis/{api_version}/{}", resource.plural),
+        };
+        let mut restarts = 0;
+        'restart: loop {
+            let mut items = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let mut query = vec![format!("limit={}", self.limits.page_size)];
+                if let Some(t) = &token {
+                    query.push(format!("continue={}", encode(t)));
+                }
+                if let Some(s) = selector {
+                    query.push(format!("labelSelector={}", encode(s)));
+                }
+                let path = format!("{base}?{}", query.join("&"));
+                let page = match self.get_json(&path).await {
+                    Ok(page) => page,
+                    Err(RequestError::Gone) if token.is_some() && restarts < 3 => {
+                        restarts += 1;
+                        tracing::debug!("continue token of {base} expired; listing again");
+                        continue 'restart;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let page_items = page["items"].as_array().cloned().unwrap_or_default();
+                for mut item in page_items {
+                    if let Value::Object(map) = &mut item {
+                        map.entry("apiVersion")
+                            .or_insert_with(|| Value::String(api_version.clone()));
+                        map.entry("kind")
+                            .or_insert_with(|| Value::String(resource.kind.clone()));
+                    }
+                    match Resource::from_value(item) {
+                        Ok(r) => items.push(r),
+                        Err(e) => tracing::warn!("{base}: item skipped: {e}"),
+                    }
+                }
+                token = page["metadata"]["continue"]
+                    .as_str()
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string);
+                if token.is_none() {
+                    return Ok(items);
+                }
+            }
+        }
+    }
+
+    /// GET with rate limiting, a timeout and retries.
+    async fn get_json(&self, path: &str) -> Result<Value, RequestError> {
+        self.request_json(http::Method::GET, path, None).await
+    }
+
+    /// One API request as JSON, retried when the failure may pass.
+    pub async fn request_json(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, RequestError> {
+        let mut attempt = 0;
+        loop {
+            self.limiter.acquire().await;
+            let outcome = self.attempt(method.clone(), path, body).await;
+            let retry_after = match &outcome {
+                Ok(_) => return outcome,
+                Err(RequestError::TooManyRequests { retry_after, .. }) => *retry_after,
+                Err(RequestError::Server { .. }) | Err(RequestError::Connection(_)) => None,
+                Err(_) => return outcome,
+            };
+            if attempt >= self.limits.retries {
+                return outcome;
+            }
+            let wait = retry_after.unwrap_or_else(|| backoff(attempt));
+            tracing::debug!(
+                "{path}: retrying in {wait:?} after {:?}",
+                outcome.as_ref().err()
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, RequestError> {
+        let mut builder = Request::builder().method(method).uri(path);
+        let payload = match body {
+            Some(body) => {
+                builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(body).unwrap_or_default())
+            }
+            None => Body::empty(),
+        };
+        let request = builder
+            .header(http::header::ACCEPT, "application/json")
+            .body(payload)
+            .map_err(|e| RequestError::Invalid(e.to_string()))?;
+        let started = Instant::now();
+        let response = tokio::time::timeout(self.limits.timeout, self.client.send(request))
+            .await
+            .map_err(|_| {
+                RequestError::Connection(format!(
+                    "{path}: no answer within {:?}",
+                    self.limits.timeout
+                ))
+            })?
+            .map_err(|e| RequestError::Connection(format!("{path}: {}", error_chain(&e))))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let remaining = self.limits.timeout.saturating_sub(started.elapsed());
+        let bytes = tokio::time::timeout(remaining, response.into_body().collect_bytes())
+            .await
+            .map_err(|_| RequestError::Connection(format!("{path}: response body timed out")))?
+            .map_err(|e| {
+                RequestError::Connection(format!("{path}: response cut off: {}", error_chain(&e)))
+            })?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                RequestError::Connection(format!("{path}: response is not complete JSON: {e}"))
+            });
+        }
+        let message = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+        Err(match status {
+            StatusCode::GONE => RequestError::Gone,
+            StatusCode::TOO_MANY_REQUESTS => RequestError::TooManyRequests {
+                retry_after,
+                message,
+            },
+            StatusCode::UNAUTHORIZED => RequestError::Unauthorized(message),
+            StatusCode::FORBIDDEN => RequestError::Forbidden(message),
+            s if s.is_server_error() => RequestError::Server {
+                status: s.as_u16(),
+                message: format!("{path}: {message}"),
+            },
+            s => RequestError::Rejected {
+                status: s.as_u16(),
+                message: format!("{path}: {message}"),
+            },
+        })
+    }
+
+    /// Server version (`gitVersion`), for `plumbline clusters`.
+    pub async fn version(&self) -> Result<String, RequestError> {
+        let info = self.get_json("/version").await?;
+        Ok(info["gitVersion"].as_str().unwrap_or("unknown").to_string())
+    }
+
+    /// The user the credentials authenticate as (SelfSubjectReview, 1.28+).
+    pub async fn user(&self) -> Option<String> {
+        let review = serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+        let answer = self
+            .request_json(
+                http::Method::POST,
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                Some(&review),
+            )
+            .await
+            .ok()?;
+        answer["status"]["userInfo"]["username"]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Whether the credentials may `verb` every resource in every namespace
+    /// (SelfSubjectAccessReview).
+    pub async fn allowed(&self, verb: &str) -> Result<bool, RequestError> {
+        let review = serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": verb, "group": "*", "resource": "*"}}});
+        let answer = self
+            .request_json(
+                http::Method::POST,
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                Some(&review),
+            )
+            .await?;
+        Ok(answer["status"]["allowed"].as_bool().unwrap_or(false))
+    }
+}
+
+/// A failed API request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    Connection(String),
+    #[error("too many requests: {message}")]
+    TooManyRequests {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    #[error("server error {status}: {message}")]
+    Server { status: u16, message: String },
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("the continue token expired")]
+    Gone,
+    #[error("request rejected ({status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+impl From<RequestError> for ClusterError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Connection(_) | RequestError::TooManyRequests { .. } => {
+                ClusterError::unreachable(e.to_string())
+            }
+            _ => ClusterError::error(e.to_string()),
+        }
+    }
+}
+
+async fn client_config(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<kube::Config, ClusterError> {
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    if let Some(path) = kubeconfig {
+        let file = kube::config::Kubeconfig::read_from(path)
+            .map_err(|e| ClusterError::error(format!("kubeconfig {}: {e}", path.display())))?;
+        return kube::Config::from_custom_kubeconfig(file, &options)
+            .await
+            .map_err(|e| {
+                ClusterError::error(format!(
+                    "kubeconfig {}: {}",
+                    path.display(),
+                    error_chain(&e)
+                ))
+            });
+    }
+    match kube::Config::from_kubeconfig(&options).await {
+        Ok(config) => Ok(config),
+        Err(kubeconfig_error) if context.is_none() => {
+            kube::Config::incluster().map_err(|in_cluster| {
+                ClusterError::error(format!(
+                    "no kubeconfig ({}) and not in a cluster ({in_cluster})",
+                    error_chain(&kubeconfig_error)
+                ))
+            })
+        }
+        Err(e) => Err(ClusterError::error(format!(
+            "kubeconfig: {}",
+            error_chain(&e)
+        ))),
+    }
+}
+
+/// An error with its causes, as one line: TLS and connection errors hide the useful part.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Exponential backoff with jitter: 200 ms, 400 ms, 800 ms … capped at 10 s, each plus up
+/// to half again, so that many clients retrying do not retry in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = 200u64.saturating_mul(1 << attempt.min(6)).min(10_000);
+    let jitter = rand::random_range(0..=base / 2);
+    Duration::from_millis(base + jitter)
+}
+
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Runs futures concurrently on the current task and returns their outputs in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    let mut pending: Vec<(usize, std::pin::Pin<Box<F>>)> =
+        futures.into_iter().enumerate().collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(index, future)| match future.as_mut().poll(cx) {
+            std::task::Poll::Ready(output) => {
+                outputs[*index] = Some(output);
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// A token bucket: `burst` requests at once, refilled at `qps` per second.
+struct RateLimiter {
+    qps: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl RateLimiter {
+    fn new(qps: f64, burst: u32) -> RateLimiter {
+        let burst = f64::from(burst.max(1));
+        RateLimiter {
+            qps: qps.max(0.1),
+            burst,
+            state: Mutex::new((burst, Instant::now())),
+        }
+    }
+
+    async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut state = self.state.lock().await;
+                let (tokens, last) = *state;
+                let now = Instant::now();
+                let tokens =
+                    (tokens + now.duration_since(last).as_secs_f64() * self.qps).min(self.burst);
+                if tokens >= 1.0 {
+                    *state = (tokens - 1.0, now);
+                    return;
+                }
+                *state = (tokens, now);
+                Duration::from_secs_f64((1.0 - tokens) / self.qps)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        assert!(
+            backoff(0) >= Duration::from_millis(200) && backoff(0) <= Duration::from_millis(300)
+        );
+        assert!(backoff(3) >= Duration::from_millis(1600));
+        assert!(backoff(30) <= Duration::from_millis(15_000));
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(
+            encode("app.kubernetes.io/instance"),
+            "app.kubernetes.io%2Finstance"
+        );
+        assert_eq!(encode("a in (x,y)"), "a%20in%20%28x%2Cy%29");
+    }
+
+    #[test]
+    fn rate_limiter_allows_a_burst_then_paces() {
+        let limiter = RateLimiter::new(1000.0, 5);
+        let started = Instant::now();
+        let done = block_on(async {
+            for _ in 0..15 {
+                limiter.acquire().await;
+            }
+        });
+        assert!(done.is_ok());
+        // 5 at once, 10 more at 1000/s: about 10 ms.
+        assert!(
+            started.elapsed() >= Duration::from_millis(8),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
