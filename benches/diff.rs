@@ -12,7 +12,10 @@ fn settings(tracking: &Tracking) -> Settings<'_> {
     Settings {
         tracking,
         ignore: Vec::new(),
-        appliers: diff::DEFAULT_APPLIERS.iter().map(|s| s.to_string()).collect(),
+        appliers: diff::DEFAULT_APPLIERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     }
 }
 
@@ -52,7 +55,10 @@ fn istio_sized_app(c: &mut Criterion) {
         .iter()
         .map(|r| serde_yaml::to_string(&r.body).map(|s| s.len()).unwrap_or(0))
         .sum();
-    eprintln!("istio-sized app: {} objects, {yaml} bytes of Git YAML, {live_yaml} bytes live", desired.len());
+    eprintln!(
+        "istio-sized app: {} objects, {yaml} bytes of Git YAML, {live_yaml} bytes live",
+        desired.len()
+    );
     let mut group = c.benchmark_group("istio_sized_app");
     group.bench_function("diff_app", |b| {
         b.iter_batched(
@@ -63,7 +69,9 @@ fn istio_sized_app(c: &mut Criterion) {
                 }
                 live
             },
-            |live| std::hint::black_box(diff::diff_app("fleet", "prod", &desired, &live, &settings)),
+            |live| {
+                std::hint::black_box(diff::diff_app("fleet", "prod", &desired, &live, &settings))
+            },
             BatchSize::LargeInput,
         )
     });

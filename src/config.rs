@@ -63,6 +63,41 @@ pub struct Config {
     /// Field managers that apply Git's manifests (server-side apply): what they own and Git
     /// no longer has, a sync would remove.
     pub appliers: Vec<String>,
+    /// How hard plumbline may press on each API server.
+    pub live: LiveConfig,
+}
+
+/// Limits for reading clusters through the Kubernetes API (`live:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConfig {
+    /// Clusters read at once.
+    pub clusters_at_once: usize,
+    /// Requests per second to one API server, sustained.
+    pub qps: f64,
+    /// Requests to one API server above the sustained rate.
+    pub burst: u32,
+    /// LIST requests in flight at once on one cluster.
+    pub concurrency: usize,
+    /// Seconds allowed for one request.
+    pub timeout_seconds: u64,
+    /// Items per LIST page.
+    pub page_size: u32,
+    /// Retries of a request that failed in a way that may pass (429, 5xx, connection).
+    pub retries: u32,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            clusters_at_once: 8,
+            qps: 50.0,
+            burst: 100,
+            concurrency: 8,
+            timeout_seconds: 30,
+            page_size: 500,
+            retries: 5,
+        }
+    }
 }
 
 /// The appliers of the common GitOps tools, and plumbline's own.
@@ -937,6 +972,7 @@ const TOP_KEYS: &[&str] = &[
     "notify",
     "waivers",
     "appliers",
+    "live",
 ];
 const SOURCE_KEYS: &[&str] = &["name", "url", "revision"];
 const CLUSTER_KEYS: &[&str] = &["name", "kubeconfig", "context", "snapshot", "labels"];
@@ -1295,6 +1331,7 @@ impl<'a> Checker<'a> {
         let daemon = self.daemon(&obj);
         let notify = self.notify(&obj);
         let waivers = self.waivers(&obj);
+        let live = self.live(&obj);
         let appliers = match obj.get("appliers") {
             Some(f) => self.string_list(&f),
             None => DEFAULT_APPLIERS.iter().map(|s| s.to_string()).collect(),
@@ -1317,6 +1354,70 @@ impl<'a> Checker<'a> {
             notify,
             waivers,
             appliers,
+            live,
+        }
+    }
+
+    fn live(&mut self, top: &Obj) -> LiveConfig {
+        let mut live = LiveConfig::default();
+        let Some(f) = top.get("live") else {
+            return live;
+        };
+        let keys = [
+            "clusters_at_once",
+            "qps",
+            "burst",
+            "concurrency",
+            "timeout_seconds",
+            "page_size",
+            "retries",
+        ];
+        let Some(obj) = self.object(&f, &keys) else {
+            return live;
+        };
+        live.clusters_at_once = self.positive(&obj, "clusters_at_once", live.clusters_at_once);
+        live.qps = self.positive(&obj, "qps", live.qps);
+        live.burst = self.positive(&obj, "burst", live.burst);
+        live.concurrency = self.positive(&obj, "concurrency", live.concurrency);
+        live.timeout_seconds = self.positive(&obj, "timeout_seconds", live.timeout_seconds);
+        live.page_size = self.positive(&obj, "page_size", live.page_size);
+        if let Some(f) = obj.get("retries") {
+            let count = match &f.value.node {
+                Node::Scalar { value, plain: true } => value.parse::<u32>().ok(),
+                _ => None,
+            };
+            match count {
+                Some(n) => live.retries = n,
+                None => self.report(f.line, &f.path, "expected a whole number of retries"),
+            }
+        }
+        live
+    }
+
+    /// A number greater than zero.
+    fn positive<T>(&mut self, obj: &Obj, key: &str, default: T) -> T
+    where
+        T: std::str::FromStr + PartialOrd + Default + Copy,
+    {
+        let Some(f) = obj.get(key) else {
+            return default;
+        };
+        match &f.value.node {
+            Node::Scalar { value, plain: true } => match value.parse::<T>() {
+                Ok(n) if n > T::default() => n,
+                _ => {
+                    self.report(
+                        f.line,
+                        &f.path,
+                        format!("expected a number greater than 0, not \"{value}\""),
+                    );
+                    default
+                }
+            },
+            _ => {
+                self.report(f.line, &f.path, "expected a number greater than 0");
+                default
+            }
         }
     }
 
@@ -2379,7 +2480,7 @@ tracking: 3
         assert_eq!(
             problems("a: 1\n---\nb: 2\n"),
             vec![
-                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers, appliers)",
+                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers, appliers, live)",
                 "plumbline.yaml:2: expected a single YAML document; later documents are ignored",
             ]
         );

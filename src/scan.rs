@@ -186,10 +186,13 @@ fn prepare(
     let mut cluster_names: Vec<String> = plan.iter().map(|a| a.cluster.clone()).collect();
     cluster_names.sort();
     cluster_names.dedup();
-    let opened: Vec<(String, Result<Connection, ClusterError>)> = cluster_names
-        .par_iter()
-        .map(|name| (name.clone(), connect(config, name)))
-        .collect();
+    let opened: Vec<(String, Result<Connection, ClusterError>)> =
+        cluster_pool(config).install(|| {
+            cluster_names
+                .par_iter()
+                .map(|name| (name.clone(), connect(config, name)))
+                .collect()
+        });
     let mut connections = HashMap::new();
     let mut cluster_failures = HashMap::new();
     for (name, opened) in opened {
@@ -217,7 +220,35 @@ fn connect(config: &Config, name: &str) -> Result<Connection, ClusterError> {
     let cluster = config
         .cluster(name)
         .ok_or_else(|| ClusterError::error(format!("cluster {name} is not configured")))?;
-    Connection::open(&cluster.access, &Limits::default())
+    Connection::open(&cluster.access, &limits(config))
+}
+
+/// Threads for connecting to and reading clusters: waiting on API servers, not computing,
+/// so as many as `live.clusters_at_once`, whatever the number of cores.
+fn cluster_pool(config: &Config) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(config.live.clusters_at_once.max(1))
+        .thread_name(|i| format!("plumbline-cluster-{i}"))
+        .build()
+        .unwrap_or_else(|_| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap_or_else(|e| panic!("cannot start a thread: {e}"))
+        })
+}
+
+/// The API limits of the configuration.
+fn limits(config: &Config) -> Limits {
+    let live = &config.live;
+    Limits {
+        qps: live.qps,
+        burst: live.burst,
+        concurrency: live.concurrency,
+        timeout: std::time::Duration::from_secs(live.timeout_seconds),
+        retries: live.retries,
+        page_size: live.page_size,
+    }
 }
 
 /// Fetches every source an app uses, each once, in parallel.
@@ -327,14 +358,16 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         }
     }
     let empty_plan = ReadPlan::default();
-    let read: Vec<(String, Result<LiveState, ClusterError>)> = connections
-        .into_par_iter()
-        .map(|(name, connection)| {
-            let plan = read_plans.get(&name).unwrap_or(&empty_plan);
-            let state = connection.read(plan);
-            (name, state)
-        })
-        .collect();
+    let read: Vec<(String, Result<LiveState, ClusterError>)> = cluster_pool(config).install(|| {
+        connections
+            .into_par_iter()
+            .map(|(name, connection)| {
+                let plan = read_plans.get(&name).unwrap_or(&empty_plan);
+                let state = connection.read(plan);
+                (name, state)
+            })
+            .collect()
+    });
     let mut clusters: HashMap<String, LiveState> = HashMap::new();
     for (name, state) in read {
         match state {
@@ -661,7 +694,7 @@ pub fn check_clusters(config: &Config) -> Vec<ClusterCheck> {
                 .apps
                 .iter()
                 .any(|a| a.cluster == cluster.name && a.self_heal);
-            match Connection::open(&cluster.access, &Limits::default()) {
+            match Connection::open(&cluster.access, &limits(config)) {
                 Ok(Connection::Snapshot(state)) => {
                     check.objects = Some(state.len());
                     if let ClusterAccess::Snapshot(dir) = &cluster.access {

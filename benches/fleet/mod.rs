@@ -58,7 +58,10 @@ pub fn service(i: usize) -> Value {
 pub fn config_map(i: usize, size: usize) -> Value {
     let mut data = serde_json::Map::new();
     for k in 0..8 {
-        data.insert(format!("key-{k}.yaml"), Value::String("x: 1\n".repeat(size / 40 + 1)));
+        data.insert(
+            format!("key-{k}.yaml"),
+            Value::String("x: 1\n".repeat(size / 40 + 1)),
+        );
     }
     json!({"apiVersion": "v1", "kind": "ConfigMap",
            "metadata": {"name": format!("svc-{i}-config"), "namespace": format!("team-{}", i % 50)},
@@ -69,13 +72,20 @@ pub fn config_map(i: usize, size: usize) -> Value {
 pub fn live_of(manifest: &Value, i: usize) -> Value {
     let mut live = manifest.clone();
     let kind = live["kind"].as_str().unwrap_or_default().to_string();
-    let group = plumbline::model::split_api_version(live["apiVersion"].as_str().unwrap_or_default())
-        .0
-        .to_string();
+    let group =
+        plumbline::model::split_api_version(live["apiVersion"].as_str().unwrap_or_default())
+            .0
+            .to_string();
     plumbline::diff::defaults::apply_defaults(&group, &kind, &mut live);
     let meta = live["metadata"].as_object_mut().expect("metadata");
-    meta.insert("uid".into(), json!(format!("5b0c7c4e-2f0e-4d5c-9a43-{i:012}")));
-    meta.insert("resourceVersion".into(), json!(format!("{}", 48_000_000 + i)));
+    meta.insert(
+        "uid".into(),
+        json!(format!("5b0c7c4e-2f0e-4d5c-9a43-{i:012}")),
+    );
+    meta.insert(
+        "resourceVersion".into(),
+        json!(format!("{}", 48_000_000 + i)),
+    );
     meta.insert("creationTimestamp".into(), json!("2026-09-14T08:21:07Z"));
     meta.entry("labels").or_insert(json!({}))["app.kubernetes.io/instance"] = json!("fleet");
     meta.insert(
@@ -115,7 +125,11 @@ pub fn resource(value: Value) -> Resource {
 
 /// An app of `objects` resources (Deployments, Services, ConfigMaps in turn), as desired
 /// and live; `drift_every` > 0 changes the image of every n-th Deployment.
-pub fn app(objects: usize, config_size: usize, drift_every: usize) -> (Vec<Resource>, Vec<Resource>) {
+pub fn app(
+    objects: usize,
+    config_size: usize,
+    drift_every: usize,
+) -> (Vec<Resource>, Vec<Resource>) {
     let mut desired = Vec::with_capacity(objects);
     let mut live = Vec::with_capacity(objects);
     for n in 0..objects {
@@ -127,7 +141,8 @@ pub fn app(objects: usize, config_size: usize, drift_every: usize) -> (Vec<Resou
         };
         let mut object = live_of(&manifest, i);
         if drift_every > 0 && n % 3 == 0 && i % drift_every == 0 {
-            object["spec"]["template"]["spec"]["containers"][0]["image"] = json!("registry.example.com/hotfix:debug");
+            object["spec"]["template"]["spec"]["containers"][0]["image"] =
+                json!("registry.example.com/hotfix:debug");
         }
         desired.push(resource(manifest));
         live.push(resource(object));

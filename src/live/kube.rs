@@ -66,6 +66,12 @@ pub struct ApiCluster {
     resources: HashMap<(String, String), ServedResource>,
 }
 
+/// Makes ring the process's TLS crypto provider. Both ring (kube) and aws-lc-rs (the Git
+/// HTTP client) are compiled in, and rustls refuses to guess between two.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The runtime that drives every API request of the process.
 fn runtime() -> Result<&'static tokio::runtime::Runtime, ClusterError> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
@@ -95,6 +101,7 @@ impl ApiCluster {
         context: Option<&str>,
         limits: Limits,
     ) -> Result<ApiCluster, ClusterError> {
+        install_crypto_provider();
         let config = client_config(kubeconfig, context).await?;
         let mut config = config;
         config.read_timeout = Some(limits.timeout);
