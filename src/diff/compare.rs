@@ -86,20 +86,25 @@ impl Walker<'_> {
                         .collect();
                     removed.sort();
                     for name in removed {
-                        let Some(lv) = l.get(name).filter(|v| !is_unasserted(v)) else {
+                        // A live `false` or `0` is a value the server kept (omitempty drops
+                        // them from plain fields, so only pointer fields hold them): a sync
+                        // removes it, and `replicas: 0` or `automountServiceAccountToken:
+                        // false` dropped from Git is real drift. Where the server defaults the
+                        // removed field back to the same value (`suspend: false`), the pass
+                        // with defaults excuses it (see `diff_object`).
+                        let Some(lv) = l.get(name).filter(|v| !is_empty_value(v)) else {
                             continue;
                         };
                         let owned = applied.field(name);
                         self.enter_field(name);
                         match (lv, owned) {
                             // A map or keyed list Git dropped: only what the apply owned
-                            // inside it goes; what others added stays.
+                            // inside it goes; what others added stays. A managedFields list
+                            // node holding only "." owns none of the items.
                             (Value::Object(_), Some(owned)) if !owned.is_leaf() => {
                                 self.walk(&Value::Object(serde_json::Map::new()), lv, Some(owned))
                             }
-                            (Value::Array(_), Some(owned))
-                                if !owned.keys.is_empty() || !owned.values.is_empty() =>
-                            {
+                            (Value::Array(_), Some(owned)) if !owned.is_leaf() => {
                                 self.walk(&Value::Array(Vec::new()), lv, Some(owned))
                             }
                             _ => self.record(None, Some(lv)),
@@ -263,6 +268,18 @@ impl Walker<'_> {
     }
 }
 
+/// Live values that carry nothing a sync could remove: `null` and empty strings, maps and
+/// lists (the server writes them only for fields without omitempty, as their zero value).
+fn is_empty_value(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
 /// Values that Git may write and the server drops from omitempty fields.
 pub fn is_unasserted(value: &Value) -> bool {
     match value {
@@ -368,6 +385,40 @@ mod tests {
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].pointer, "/spec/template/spec/containers/0/env/1");
         assert_eq!(changes[0].desired, None);
+    }
+
+    #[test]
+    fn removed_false_and_zero_are_drift_removed_empty_values_are_not() {
+        let applied_manifest = json!({"automountServiceAccountToken": false,
+            "spec": {"replicas": 0, "securityContext": {}, "hostname": ""}});
+        let applied = FieldSet::from_applied("", "Pod", true, &applied_manifest);
+        let desired = json!({"spec": {}});
+        let live = json!({"automountServiceAccountToken": false,
+            "spec": {"replicas": 0, "securityContext": {}, "hostname": ""}});
+        let changes = compare("", "Pod", true, &desired, &live, Some(&applied));
+        let pointers: Vec<&str> = changes.iter().map(|c| c.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            ["/spec/replicas", "/automountServiceAccountToken"]
+        );
+        assert_eq!(changes[1].desired, None);
+        assert_eq!(changes[1].live, Some(json!(false)));
+    }
+
+    #[test]
+    fn dropped_list_whose_node_the_applier_only_marks_is_not_drift() {
+        // An applier's managedFields entry left with `"."` on env: it owns no item.
+        let applied = FieldSet::from_fields_v1(&json!({"f:spec": {"f:template": {"f:spec": {
+            "f:containers": {"k:{\"name\":\"a\"}": {".": {}, "f:name": {}, "f:env": {".": {}}}}}}}}));
+        let desired = deployment(json!([{"name": "a"}]));
+        let live = deployment(json!([{"name": "a", "env": [{"name": "X", "value": "1"}]}]));
+        assert!(compare("apps", "Deployment", true, &desired, &live, Some(&applied)).is_empty());
+        let owning = FieldSet::from_fields_v1(&json!({"f:spec": {"f:template": {"f:spec": {
+            "f:containers": {"k:{\"name\":\"a\"}": {".": {}, "f:name": {}, "f:env": {
+                ".": {}, "k:{\"name\":\"X\"}": {".": {}, "f:name": {}, "f:value": {}}}}}}}}}));
+        let changes = compare("apps", "Deployment", true, &desired, &live, Some(&owning));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].pointer, "/spec/template/spec/containers/0/env/0");
     }
 
     #[test]

@@ -4,9 +4,13 @@
 //! (defaulting funcs in `pkg/apis/<group>/<version>/defaults.go`, the
 //! generated `zz_generated.defaults.go`, registry strategies) and returns the
 //! filled object. [`apply_defaults`] does the same to a desired object so that
-//! it can be compared field by field with the live one: a field Git leaves
-//! implicit then still has a value to compare (Git's `replicas` is 1, not
-//! "anything"), and nothing the server adds shows as drift.
+//! it can be compared field by field with the live one. The comparison uses
+//! the defaults only to excuse differences (see `diff_object`): a field Git
+//! does not set is left alone by a sync, so a live value there is never drift
+//! whatever the server defaulted it to (an HPA's `replicas`, a 1.28 Job without
+//! `podReplacementPolicy`); a value Git sets that the server rewrites is not
+//! drift either, and a field the previous apply set and Git dropped is drift
+//! only when the server would not default it back to the live value.
 //!
 //! Rules: defaults go only where the field is absent, as the server sees it
 //! (missing or `null`; for plain Go strings also `""`, for plain Go ints also
@@ -215,6 +219,77 @@ pub fn canonicalize_quantities(group: &str, kind: &str, obj: &mut Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// Rewrites file modes that a manifest wrote as YAML 1.1 octal literals to their value.
+///
+/// `defaultMode: 0644` is the integer 420 to kubectl, which reads manifests as YAML 1.1
+/// (go-yaml v2 behind `sigs.k8s.io/yaml`), and 420 is what the API server stores and returns.
+/// A YAML 1.2 reader (the one Git files go through) has no leading-zero octal form and yields
+/// the string `"0644"`. Mode fields are int32 and the server rejects a string there, so a
+/// string of octal digits with a leading `0` in one of them can only be such a literal.
+/// Covered: `defaultMode` and `items[*].mode` of `configMap`, `secret`, `downwardAPI` and
+/// `projected` volumes (and of projected sources), in the pod spec of every kind that has one.
+pub fn octal_file_modes(group: &str, kind: &str, obj: &mut Value) {
+    let Some(root) = obj.as_object_mut() else {
+        return;
+    };
+    let spec = match (core(group), kind) {
+        ("", "Pod") => object_mut(root, "spec"),
+        ("", "PodTemplate") => object_path(root, &["template", "spec"]),
+        ("", "ReplicationController")
+        | ("apps", "Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet")
+        | ("batch", "Job") => object_path(root, &["spec", "template", "spec"]),
+        ("batch", "CronJob") => {
+            object_path(root, &["spec", "jobTemplate", "spec", "template", "spec"])
+        }
+        _ => None,
+    };
+    let Some(spec) = spec else {
+        return;
+    };
+    fn modes(source: &mut Object) {
+        octal_field(source, "defaultMode");
+        for_each_object(source, "items", |item| octal_field(item, "mode"));
+    }
+    for_each_object(spec, "volumes", |v| {
+        for source in ["configMap", "secret", "downwardAPI", "projected"] {
+            if let Some(s) = object_mut(v, source) {
+                modes(s);
+            }
+        }
+        if let Some(projected) = object_mut(v, "projected") {
+            for_each_object(projected, "sources", |source| {
+                for kind in ["configMap", "secret", "downwardAPI"] {
+                    if let Some(s) = object_mut(source, kind) {
+                        modes(s);
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// A YAML 1.1 octal integer (`0644`, `-0_17`) given as a string, replaced by its value.
+fn octal_field(m: &mut Object, key: &str) {
+    let Some(text) = m.get(key).and_then(Value::as_str) else {
+        return;
+    };
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let digits: String = digits.chars().filter(|c| *c != '_').collect();
+    let octal = digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    if !octal {
+        return;
+    }
+    if let Ok(value) = i64::from_str_radix(&digits, 8) {
+        let value = if negative { -value } else { value };
+        m.insert(key.to_string(), Value::from(value));
     }
 }
 
@@ -2469,6 +2544,42 @@ mod tests {
         );
         assert_eq!(got["spec"]["template"], json!("oops"));
         assert_eq!(got["spec"]["strategy"], json!(3));
+    }
+
+    #[test]
+    fn octal_file_modes_from_yaml_1_1() {
+        let mut deployment = json!({"spec": {"template": {"spec": {"volumes": [
+            {"name": "a", "configMap": {"name": "a", "defaultMode": "0644"}},
+            {"name": "b", "secret": {"secretName": "b", "defaultMode": "0400",
+                "items": [{"key": "k", "path": "k", "mode": "0_440"}]}},
+            {"name": "c", "projected": {"defaultMode": 420, "sources": [
+                {"configMap": {"name": "c", "items": [{"key": "k", "path": "k", "mode": "0755"}]}}]}},
+            {"name": "d", "secret": {"secretName": "d", "defaultMode": "644"}},
+            {"name": "e", "secret": {"secretName": "e", "defaultMode": "0800"}}
+        ]}}}});
+        octal_file_modes("apps", "Deployment", &mut deployment);
+        let volumes = &deployment["spec"]["template"]["spec"]["volumes"];
+        assert_eq!(volumes[0]["configMap"]["defaultMode"], json!(420));
+        assert_eq!(volumes[1]["secret"]["defaultMode"], json!(256));
+        assert_eq!(volumes[1]["secret"]["items"][0]["mode"], json!(288));
+        assert_eq!(volumes[2]["projected"]["defaultMode"], json!(420));
+        assert_eq!(
+            volumes[2]["projected"]["sources"][0]["configMap"]["items"][0]["mode"],
+            json!(493)
+        );
+        // Not a YAML 1.1 octal literal: left for the comparison to show.
+        assert_eq!(volumes[3]["secret"]["defaultMode"], json!("644"));
+        assert_eq!(volumes[4]["secret"]["defaultMode"], json!("0800"));
+        let mut cron = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {
+            "volumes": [{"name": "s", "secret": {"secretName": "s", "defaultMode": "0600"}}]}}}}}});
+        octal_file_modes("batch", "CronJob", &mut cron);
+        assert_eq!(
+            cron.pointer("/spec/jobTemplate/spec/template/spec/volumes/0/secret/defaultMode"),
+            Some(&json!(384))
+        );
+        let mut config_map = json!({"data": {"defaultMode": "0644"}});
+        octal_file_modes("", "ConfigMap", &mut config_map);
+        assert_eq!(config_map["data"]["defaultMode"], json!("0644"));
     }
 
     #[test]

@@ -25,18 +25,27 @@ pub struct FieldSet {
     pub fields: HashMap<String, FieldSet>,
     pub keys: Vec<(Map<String, Value>, FieldSet)>,
     pub values: Vec<Value>,
-    /// Set for a map of an applied manifest: an empty one owns nothing below it, where an
-    /// empty managedFields entry owns the whole field.
+    /// Set when the node lists what it owns below it: a map of an applied manifest, or a
+    /// managedFields node with entries (even `"."` alone). Such a node owns only what it lists,
+    /// where an empty managedFields entry (`{}`) owns the whole field.
     pub map: bool,
 }
 
 impl FieldSet {
     /// Parses a managedFields `fieldsV1` tree (`f:name`, `k:{json}`, `v:json`, `i:N`, `.`).
+    ///
+    /// `{}` is a leaf: the manager owns the field whole (a scalar, an atomic list or struct).
+    /// `"."` is the node's own membership (structured-merge-diff serialises a path that is in
+    /// the set and has children that way): a node holding `"."` owns the map, list item or
+    /// struct itself but only the children it lists. When another manager's Update takes the
+    /// last listed child (`kubectl edit` of a ConfigMap's only key), the old owner is left with
+    /// `{".": {}}`, which must not read as owning the value that was taken from it.
     pub fn from_fields_v1(tree: &Value) -> FieldSet {
         let mut set = FieldSet::default();
         let Some(map) = tree.as_object() else {
             return set;
         };
+        set.map = !map.is_empty();
         for (entry, child) in map {
             if let Some(name) = entry.strip_prefix("f:") {
                 set.fields
@@ -251,6 +260,25 @@ mod tests {
         let mut other = path.clone();
         other[5] = Seg::Field("env".into());
         assert!(!set.owns(&other));
+    }
+
+    #[test]
+    fn dot_only_node_owns_the_node_not_its_children() {
+        // Client-side apply after `kubectl edit` took the ConfigMap's only key.
+        let set = FieldSet::from_fields_v1(&json!({"f:data": {".": {}}}));
+        let data = Seg::Field("data".into());
+        assert!(set.owns(std::slice::from_ref(&data)));
+        assert!(!set.owns(&[data, Seg::Field("MODE".into())]));
+        // An empty entry still owns the field whole.
+        let atomic = FieldSet::from_fields_v1(&json!({"f:rules": {}}));
+        assert!(atomic.owns(&[Seg::Field("rules".into()), Seg::Index(0)]));
+        let labels = FieldSet::from_fields_v1(&json!({"f:metadata": {"f:labels": {".": {}}}}));
+        let path = [
+            Seg::Field("metadata".into()),
+            Seg::Field("labels".into()),
+            Seg::Field("team".into()),
+        ];
+        assert!(!labels.owns(&path));
     }
 
     #[test]

@@ -300,6 +300,7 @@ fn previous_apply(
 }
 
 fn merge_sets(into: &mut FieldSet, other: &FieldSet) {
+    into.map |= other.map;
     for (name, child) in &other.fields {
         merge_sets(into.fields.entry(name.clone()).or_default(), child);
     }

@@ -9,8 +9,10 @@
 //! - *secret-data*: `stringData` is folded into `data`, and `data` values re-encoded as the
 //!   server stores them (padded standard base64);
 //! - *quantities*: resource quantities in canonical form on both sides;
+//! - *file modes*: `defaultMode: 0644` is the octal 420, as kubectl's YAML 1.1 reader sees it
+//!   (see [`defaults::octal_file_modes`]);
 //! - *tracking*: the tracking label and annotation that the GitOps tool adds at apply time are
-//!   expected on the live object, so they are added to the desired one.
+//!   expected on the live object, so they are added to (or overwrite) the desired ones.
 
 use super::{defaults, quantity};
 use crate::config::Tracking;
@@ -35,10 +37,13 @@ pub fn desired(
     with_defaults: bool,
 ) -> Value {
     let mut object = body.clone();
-    strip_server_fields(&mut object);
+    // Defaults first: some depend on the apiVersion (autoscaling/v1 HPAs get none of v2's),
+    // which stripping removes.
     if with_defaults {
         defaults::apply_defaults(group, kind, &mut object);
     }
+    strip_server_fields(&mut object);
+    defaults::octal_file_modes(group, kind, &mut object);
     if group.is_empty() && kind == "Secret" {
         defaults::secret_string_data_to_data(&mut object);
     }
@@ -94,6 +99,10 @@ fn strip_server_fields(object: &mut Value) {
     }
 }
 
+/// The GitOps tool writes its tracking label and annotation at every apply, over whatever the
+/// manifest says: a Helm chart's `app.kubernetes.io/instance: <release>` becomes the app name
+/// when that label is Argo CD's tracking label. Where the live object carries this app's
+/// tracking value, a sync would write it again, so it is what the desired object holds.
 fn expect_tracking(object: &mut Value, live: &Value, app: &str, tracking: &Tracking) {
     let live_label = live
         .pointer("/metadata/labels")
@@ -125,9 +134,7 @@ fn insert_metadata_entry(object: &mut Value, map_name: &str, key: &str, value: &
         .entry(map_name)
         .or_insert_with(|| Value::Object(Map::new()));
     if let Some(entries) = entries.as_object_mut() {
-        entries
-            .entry(key)
-            .or_insert_with(|| Value::String(value.to_string()));
+        entries.insert(key.to_string(), Value::String(value.to_string()));
     }
 }
 
@@ -164,4 +171,95 @@ fn padding(compact: &str) -> &'static str {
 /// Canonical form of a quantity-valued JSON field, used where a rule needs one value.
 pub fn canonical_quantity(value: &Value) -> Option<String> {
     quantity::canonical_json(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tracking_label_value_is_the_one_the_tool_writes() {
+        let tracking = Tracking::default();
+        let git = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"app.kubernetes.io/instance": "web-release"}}});
+        let live = json!({"metadata": {"name": "web", "labels": {"app.kubernetes.io/instance": "shop"},
+            "annotations": {"argocd.argoproj.io/tracking-id": "shop:apps/Deployment:shop/web"}}});
+        let desired = desired(
+            "apps",
+            "Deployment",
+            &git,
+            "shop",
+            &tracking,
+            Some(&live),
+            false,
+        );
+        assert_eq!(
+            desired["metadata"]["labels"]["app.kubernetes.io/instance"],
+            json!("shop")
+        );
+        assert_eq!(
+            desired["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"],
+            json!("shop:apps/Deployment:shop/web")
+        );
+        // Another app's value live: Git's own label stays as written.
+        let other = json!({"metadata": {"labels": {"app.kubernetes.io/instance": "billing"}}});
+        let desired = desired_of(&git, &other);
+        assert_eq!(
+            desired["metadata"]["labels"]["app.kubernetes.io/instance"],
+            json!("web-release")
+        );
+    }
+
+    fn desired_of(git: &Value, live: &Value) -> Value {
+        desired(
+            "apps",
+            "Deployment",
+            git,
+            "shop",
+            &Tracking::default(),
+            Some(live),
+            true,
+        )
+    }
+
+    #[test]
+    fn octal_modes_are_read_with_or_without_defaults() {
+        let git = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"volumes": [{"name": "s", "secret": {"secretName": "s", "defaultMode": "0400"}}]}});
+        for with_defaults in [false, true] {
+            let out = desired(
+                "",
+                "Pod",
+                &git,
+                "shop",
+                &Tracking::default(),
+                None,
+                with_defaults,
+            );
+            assert_eq!(
+                out.pointer("/spec/volumes/0/secret/defaultMode"),
+                Some(&json!(256))
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_see_the_api_version() {
+        let git = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "h"}, "spec": {"maxReplicas": 4, "targetCPUUtilizationPercentage": 70,
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}}});
+        let out = desired(
+            "autoscaling",
+            "HorizontalPodAutoscaler",
+            &git,
+            "shop",
+            &Tracking::default(),
+            None,
+            true,
+        );
+        assert_eq!(out["spec"]["minReplicas"], json!(1));
+        assert!(out["spec"].get("metrics").is_none(), "{out}");
+        assert!(out.get("apiVersion").is_none());
+    }
 }
