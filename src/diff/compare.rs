@@ -15,6 +15,7 @@
 use super::fieldset::{item_key, keys_equal, FieldSet, Seg};
 use super::lists::{list_kind, ListKind};
 use serde_json::Value;
+use std::sync::LazyLock;
 
 /// One difference found, before ignore rules and redaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,26 +31,60 @@ pub struct RawChange {
 }
 
 /// Compares `desired` against `live`; `applied` is what the previous apply owned, if known.
-pub fn compare(
-    group: &str,
-    kind: &str,
+pub fn compare<'a>(
+    group: &'a str,
+    kind: &'a str,
     builtin: bool,
-    desired: &Value,
-    live: &Value,
-    applied: Option<&FieldSet>,
+    desired: &'a Value,
+    live: &'a Value,
+    applied: Option<&'a FieldSet>,
 ) -> Vec<RawChange> {
     let mut walker = Walker {
         group,
         kind,
         builtin,
         changes: Vec::new(),
-        pointer: Vec::new(),
-        live_pointer: Vec::new(),
-        segs: Vec::new(),
-        fields: Vec::new(),
+        steps: Vec::new(),
     };
     walker.walk(desired, live, applied);
     walker.changes
+}
+
+/// Stands in for a map or list Git dropped, when what the apply owned inside it is sought.
+static EMPTY_OBJECT: LazyLock<Value> = LazyLock::new(|| Value::Object(serde_json::Map::new()));
+static EMPTY_ARRAY: Value = Value::Array(Vec::new());
+
+/// One step of the path being walked, borrowed from the objects: strings are built only
+/// when a change is recorded, which keeps the walk over objects in sync allocation-free.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Field(&'a str),
+    Item {
+        index: usize,
+        /// Position in the live list; `None` for an item the live list lacks (appended).
+        live_index: Option<usize>,
+        seg: SegRef<'a>,
+    },
+}
+
+/// A list item's identity as managedFields names it, computed when needed.
+#[derive(Clone, Copy)]
+enum SegRef<'a> {
+    Key(&'a Value, &'static [&'static str]),
+    Value(&'a Value),
+    Index(usize),
+}
+
+impl SegRef<'_> {
+    fn to_seg(self) -> Seg {
+        match self {
+            SegRef::Key(item, key_fields) => item_key(item, key_fields)
+                .map(Seg::Key)
+                .unwrap_or(Seg::Index(0)),
+            SegRef::Value(value) => Seg::Value(value.clone()),
+            SegRef::Index(index) => Seg::Index(index),
+        }
+    }
 }
 
 struct Walker<'a> {
@@ -57,14 +92,11 @@ struct Walker<'a> {
     kind: &'a str,
     builtin: bool,
     changes: Vec<RawChange>,
-    pointer: Vec<String>,
-    live_pointer: Vec<String>,
-    segs: Vec<Seg>,
-    fields: Vec<String>,
+    steps: Vec<Step<'a>>,
 }
 
-impl Walker<'_> {
-    fn walk(&mut self, desired: &Value, live: &Value, applied: Option<&FieldSet>) {
+impl<'a> Walker<'a> {
+    fn walk(&mut self, desired: &'a Value, live: &'a Value, applied: Option<&'a FieldSet>) {
         match (desired, live) {
             (Value::Object(d), Value::Object(l)) => {
                 for (name, dv) in d {
@@ -79,13 +111,16 @@ impl Walker<'_> {
                     self.leave_field();
                 }
                 if let Some(applied) = applied {
-                    let mut removed: Vec<&String> = applied
+                    let mut removed: Vec<&'a String> = applied
                         .fields
                         .keys()
                         .filter(|name| d.get(*name).is_none_or(Value::is_null))
                         .collect();
                     removed.sort();
                     for name in removed {
+                        if self.server_owned(name) {
+                            continue;
+                        }
                         // A live `false` or `0` is a value the server kept (omitempty drops
                         // them from plain fields, so only pointer fields hold them): a sync
                         // removes it, and `replicas: 0` or `automountServiceAccountToken:
@@ -102,10 +137,10 @@ impl Walker<'_> {
                             // inside it goes; what others added stays. A managedFields list
                             // node holding only "." owns none of the items.
                             (Value::Object(_), Some(owned)) if !owned.is_leaf() => {
-                                self.walk(&Value::Object(serde_json::Map::new()), lv, Some(owned))
+                                self.walk(&EMPTY_OBJECT, lv, Some(owned))
                             }
                             (Value::Array(_), Some(owned)) if !owned.is_leaf() => {
-                                self.walk(&Value::Array(Vec::new()), lv, Some(owned))
+                                self.walk(&EMPTY_ARRAY, lv, Some(owned))
                             }
                             _ => self.record(None, Some(lv)),
                         }
@@ -126,8 +161,20 @@ impl Walker<'_> {
         }
     }
 
-    fn walk_list(&mut self, desired: &[Value], live: &[Value], applied: Option<&FieldSet>) {
-        let fields: Vec<&str> = self.fields.iter().map(String::as_str).collect();
+    fn walk_list(
+        &mut self,
+        desired: &'a [Value],
+        live: &'a [Value],
+        applied: Option<&'a FieldSet>,
+    ) {
+        let fields: Vec<&str> = self
+            .steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Field(name) => Some(*name),
+                Step::Item { .. } => None,
+            })
+            .collect();
         let kind = list_kind(self.group, self.kind, &fields, self.builtin);
         match kind {
             ListKind::Keyed(key_fields) => {
@@ -143,14 +190,18 @@ impl Walker<'_> {
                     });
                     match (key, found) {
                         (Some(key), Some(live_index)) => {
-                            self.enter_item(index, live_index, Seg::Key(key.clone()));
+                            let seg = SegRef::Key(&live[live_index], key_fields);
+                            self.enter_item(index, Some(live_index), seg);
                             self.walk(item, &live[live_index], applied.and_then(|a| a.key(&key)));
                             self.leave_item();
                             desired_keys.push(key);
                         }
                         (key, _) => {
-                            let seg = key.clone().map(Seg::Key).unwrap_or(Seg::Index(index));
-                            self.enter_item_appended(index, seg);
+                            let seg = match key {
+                                Some(_) => SegRef::Key(item, key_fields),
+                                None => SegRef::Index(index),
+                            };
+                            self.enter_item(index, None, seg);
                             self.record(Some(item), None);
                             self.leave_item();
                             if let Some(key) = key {
@@ -165,7 +216,8 @@ impl Walker<'_> {
                         let was_applied = applied.key(live_key).is_some();
                         let still_desired = desired_keys.iter().any(|k| keys_equal(k, live_key));
                         if was_applied && !still_desired {
-                            self.enter_item(live_index, live_index, Seg::Key(live_key.clone()));
+                            let seg = SegRef::Key(&live[live_index], key_fields);
+                            self.enter_item(live_index, Some(live_index), seg);
                             self.record(None, Some(&live[live_index]));
                             self.leave_item();
                         }
@@ -175,7 +227,7 @@ impl Walker<'_> {
             ListKind::Set => {
                 for (index, item) in desired.iter().enumerate() {
                     if !live.iter().any(|l| scalars_equal(l, item)) {
-                        self.enter_item_appended(index, Seg::Value(item.clone()));
+                        self.enter_item(index, None, SegRef::Value(item));
                         self.record(Some(item), None);
                         self.leave_item();
                     }
@@ -184,7 +236,7 @@ impl Walker<'_> {
                     for (live_index, item) in live.iter().enumerate() {
                         let still_desired = desired.iter().any(|d| scalars_equal(d, item));
                         if applied.has_value(item) && !still_desired {
-                            self.enter_item(live_index, live_index, Seg::Value(item.clone()));
+                            self.enter_item(live_index, Some(live_index), SegRef::Value(item));
                             self.record(None, Some(item));
                             self.leave_item();
                         }
@@ -209,59 +261,84 @@ impl Walker<'_> {
 
     /// Items of an atomic list: the desired item must be contained in the live one (the server
     /// may default fields inside items), with nested lists compared by their own semantics.
-    fn atomic_item_equal(&self, desired: &Value, live: &Value) -> bool {
+    fn atomic_item_equal(&self, desired: &'a Value, live: &'a Value) -> bool {
         let mut probe = Walker {
             group: self.group,
             kind: self.kind,
             builtin: self.builtin,
             changes: Vec::new(),
-            pointer: Vec::new(),
-            live_pointer: Vec::new(),
-            segs: Vec::new(),
-            fields: self.fields.clone(),
+            steps: self.steps.clone(),
         };
         probe.walk(desired, live, None);
         probe.changes.is_empty()
     }
 
-    fn enter_field(&mut self, name: &str) {
-        let escaped = escape_pointer_token(name);
-        self.pointer.push(escaped.clone());
-        self.live_pointer.push(escaped);
-        self.segs.push(Seg::Field(name.to_string()));
-        self.fields.push(name.to_string());
+    /// Fields of the live object that are the server's or a client's, never the applier's to
+    /// remove: status and type information at the root, and metadata other than labels,
+    /// annotations and finalizers (the live object is walked as the server returned it).
+    fn server_owned(&self, name: &str) -> bool {
+        match self.steps.as_slice() {
+            [] => matches!(name, "status" | "apiVersion" | "kind"),
+            [Step::Field("metadata")] => !super::normalize::DECLARED_METADATA.contains(&name),
+            [Step::Field("metadata"), Step::Field("annotations")] => {
+                super::normalize::CLIENT_ANNOTATIONS.contains(&name)
+            }
+            _ => false,
+        }
+    }
+
+    fn enter_field(&mut self, name: &'a str) {
+        self.steps.push(Step::Field(name));
     }
 
     fn leave_field(&mut self) {
-        self.pointer.pop();
-        self.live_pointer.pop();
-        self.segs.pop();
-        self.fields.pop();
+        self.steps.pop();
     }
 
-    fn enter_item(&mut self, index: usize, live_index: usize, seg: Seg) {
-        self.pointer.push(index.to_string());
-        self.live_pointer.push(live_index.to_string());
-        self.segs.push(seg);
-    }
-
-    fn enter_item_appended(&mut self, index: usize, seg: Seg) {
-        self.pointer.push(index.to_string());
-        self.live_pointer.push("-".to_string());
-        self.segs.push(seg);
+    fn enter_item(&mut self, index: usize, live_index: Option<usize>, seg: SegRef<'a>) {
+        self.steps.push(Step::Item {
+            index,
+            live_index,
+            seg,
+        });
     }
 
     fn leave_item(&mut self) {
-        self.pointer.pop();
-        self.live_pointer.pop();
-        self.segs.pop();
+        self.steps.pop();
     }
 
     fn record(&mut self, desired: Option<&Value>, live: Option<&Value>) {
+        let mut pointer = String::new();
+        let mut live_pointer = String::new();
+        let mut segs = Vec::with_capacity(self.steps.len());
+        for step in &self.steps {
+            match *step {
+                Step::Field(name) => {
+                    let token = escape_pointer_token(name);
+                    pointer.push('/');
+                    pointer.push_str(&token);
+                    live_pointer.push('/');
+                    live_pointer.push_str(&token);
+                    segs.push(Seg::Field(name.to_string()));
+                }
+                Step::Item {
+                    index,
+                    live_index,
+                    seg,
+                } => {
+                    pointer.push_str(&format!("/{index}"));
+                    match live_index {
+                        Some(i) => live_pointer.push_str(&format!("/{i}")),
+                        None => live_pointer.push_str("/-"),
+                    }
+                    segs.push(seg.to_seg());
+                }
+            }
+        }
         self.changes.push(RawChange {
-            pointer: join_pointer(&self.pointer),
-            live_pointer: join_pointer(&self.live_pointer),
-            segs: self.segs.clone(),
+            pointer,
+            live_pointer,
+            segs,
             desired: desired.cloned(),
             live: live.cloned(),
         });
@@ -310,15 +387,6 @@ pub fn scalars_equal(a: &Value, b: &Value) -> bool {
 
 pub fn escape_pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
-}
-
-fn join_pointer(tokens: &[String]) -> String {
-    let mut pointer = String::new();
-    for token in tokens {
-        pointer.push('/');
-        pointer.push_str(token);
-    }
-    pointer
 }
 
 #[cfg(test)]

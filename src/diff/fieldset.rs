@@ -6,7 +6,6 @@
 
 use super::lists::{list_kind, ListKind};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 /// One step of a path into an object, in the form managedFields uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +21,7 @@ pub enum Seg {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FieldSet {
-    pub fields: HashMap<String, FieldSet>,
+    pub fields: Fields,
     pub keys: Vec<(Map<String, Value>, FieldSet)>,
     pub values: Vec<Value>,
     /// Set when the node lists what it owns below it: a map of an applied manifest, or a
@@ -144,6 +143,49 @@ fn from_applied_at<'a>(
         _ => {}
     }
     set
+}
+
+/// The named children of a field set. Objects have a handful of fields, so a vector searched
+/// in order beats a hash map (no hashing, one allocation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fields(Vec<(String, FieldSet)>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> Option<&FieldSet> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, set)| set)
+    }
+
+    /// Sets a child, replacing one of the same name.
+    pub fn insert(&mut self, name: String, set: FieldSet) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, existing)) => *existing = set,
+            None => self.0.push((name, set)),
+        }
+    }
+
+    /// The child of that name, created empty if absent.
+    pub fn get_or_insert_default(&mut self, name: &str) -> &mut FieldSet {
+        let index = match self.0.iter().position(|(n, _)| n == name) {
+            Some(index) => index,
+            None => {
+                self.0.push((name.to_string(), FieldSet::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[index].1
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(n, _)| n)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &FieldSet)> {
+        self.0.iter().map(|(n, s)| (n, s))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The key of a keyed-list item, with server defaults for key fields it leaves out.

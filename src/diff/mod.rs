@@ -153,7 +153,15 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
     let group = desired.key.group.as_str();
     let kind = desired.key.kind.as_str();
     let builtin = kinds::builtin_namespaced(group, kind).is_some();
-    let live_norm = normalize::live(group, kind, &live.body);
+    // The walk visits only what Git declares, so the live object is read in place: the
+    // server's quantities are canonical already. Secrets get their data re-encoded first.
+    let live_secret;
+    let live_view = if redact::is_secret(group, kind) {
+        live_secret = normalize::live(group, kind, &live.body);
+        &live_secret
+    } else {
+        &live.body
+    };
     let applied = previous_apply(group, kind, builtin, &live.body, settings);
     let normalized = |with_defaults: bool| {
         normalize::desired(
@@ -176,7 +184,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         kind,
         builtin,
         &desired_norm,
-        &live_norm,
+        live_view,
         applied.as_ref(),
     );
     if !raw.is_empty() {
@@ -185,7 +193,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
             kind,
             builtin,
             &normalized(true),
-            &live_norm,
+            live_view,
             applied.as_ref(),
         );
         raw.retain(|change| {
@@ -203,6 +211,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
             diff: None,
         };
     }
+    let live_norm = normalize::live(group, kind, &live.body);
     let rules: Vec<ignore::ObjectRule> = settings
         .ignore
         .iter()
@@ -301,8 +310,8 @@ fn previous_apply(
 
 fn merge_sets(into: &mut FieldSet, other: &FieldSet) {
     into.map |= other.map;
-    for (name, child) in &other.fields {
-        merge_sets(into.fields.entry(name.clone()).or_default(), child);
+    for (name, child) in other.fields.iter() {
+        merge_sets(into.fields.get_or_insert_default(name), child);
     }
     for (key, child) in &other.keys {
         match into

@@ -20,10 +20,10 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 /// Metadata fields that are part of what Git declares; everything else is the server's.
-const DECLARED_METADATA: &[&str] = &["labels", "annotations", "finalizers"];
+pub const DECLARED_METADATA: &[&str] = &["labels", "annotations", "finalizers"];
 
 /// Annotations written by clients or controllers, never declared in Git.
-const CLIENT_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+pub const CLIENT_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
 
 /// The desired object restricted to what Git declares, in the server's canonical forms;
 /// with `with_defaults`, also with the defaults the server would fill in at create.
@@ -36,13 +36,16 @@ pub fn desired(
     live: Option<&Value>,
     with_defaults: bool,
 ) -> Value {
-    let mut object = body.clone();
     // Defaults first: some depend on the apiVersion (autoscaling/v1 HPAs get none of v2's),
     // which stripping removes.
-    if with_defaults {
+    let mut object = if with_defaults {
+        let mut object = body.clone();
         defaults::apply_defaults(group, kind, &mut object);
-    }
-    strip_server_fields(&mut object);
+        strip_server_fields(&mut object);
+        object
+    } else {
+        declared_copy(body)
+    };
     defaults::octal_file_modes(group, kind, &mut object);
     if group.is_empty() && kind == "Secret" {
         defaults::secret_string_data_to_data(&mut object);
@@ -57,8 +60,7 @@ pub fn desired(
 
 /// The live object restricted to what can be declared, in canonical form.
 pub fn live(group: &str, kind: &str, body: &Value) -> Value {
-    let mut object = body.clone();
-    strip_server_fields(&mut object);
+    let mut object = declared_copy(body);
     if let Some(annotations) = object
         .pointer_mut("/metadata/annotations")
         .and_then(Value::as_object_mut)
@@ -85,6 +87,35 @@ pub fn last_applied(body: &Value) -> Option<Value> {
     let mut applied: Value = serde_json::from_str(text).ok()?;
     strip_server_fields(&mut applied);
     Some(applied)
+}
+
+/// A copy of what can be declared, leaving out status, managedFields and the rest of the
+/// server's metadata without copying them first (they are most of a live object).
+fn declared_copy(body: &Value) -> Value {
+    let Some(map) = body.as_object() else {
+        return body.clone();
+    };
+    let mut out = Map::with_capacity(map.len());
+    for (key, value) in map {
+        match key.as_str() {
+            "status" | "apiVersion" | "kind" => {}
+            "metadata" => {
+                let mut meta = Map::new();
+                if let Some(fields) = value.as_object() {
+                    for (name, field) in fields {
+                        if DECLARED_METADATA.contains(&name.as_str()) {
+                            meta.insert(name.clone(), field.clone());
+                        }
+                    }
+                }
+                out.insert(key.clone(), Value::Object(meta));
+            }
+            _ => {
+                out.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 fn strip_server_fields(object: &mut Value) {
