@@ -62,6 +62,8 @@ pub enum FailOn {
 pub enum ReportFormat {
     Html,
     Json,
+    Sarif,
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -470,6 +472,14 @@ fn report(
     let text = match format {
         ReportFormat::Json => crate::report::json::render(&result, include_in_sync),
         ReportFormat::Html => html_report(&store, &result)?,
+        ReportFormat::Sarif => crate::report::sarif::render(&result),
+        ReportFormat::Junit => {
+            let mut shown = result.clone();
+            if !include_in_sync {
+                shown.findings.retain(|f| f.status != Status::InSync);
+            }
+            crate::report::junit::render(&shown)
+        }
     };
     write_output(out, &text)?;
     Ok(exit::OK)

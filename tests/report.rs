@@ -99,3 +99,54 @@ fn row_hash_verifies_the_json_report() {
     .to_string();
     assert!(html.contains(&stored), "the footer shows the row hash");
 }
+
+#[test]
+fn sarif_and_junit_reports_of_a_stored_scan() {
+    let (ws, _) = shop_workspace();
+    let (_, result) = ws.scan_json(&[]);
+    let sarif = ws.run(&["report", "--format", "sarif"]);
+    assert_eq!(sarif.status.code(), Some(0));
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif.stdout).expect("SARIF is JSON");
+    assert_eq!(sarif["version"], "2.1.0");
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let summary = &result["summary"];
+    let drift = ["modified", "missing", "orphaned"]
+        .iter()
+        .map(|s| summary[*s].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    assert_eq!(results.len() as u64, drift);
+    let cm = results
+        .iter()
+        .find(|r| {
+            r["message"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("shop-config:")
+        })
+        .or_else(|| {
+            results.iter().find(|r| {
+                r["message"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("shop-config ")
+            })
+        })
+        .expect("the modified ConfigMap is a result");
+    assert_eq!(cm["ruleId"], "drift/modified");
+    assert_eq!(cm["level"], "error");
+    assert_eq!(
+        cm["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "apps/shop/config.yaml"
+    );
+
+    let junit = ws.run(&["report", "--format", "junit", "--include-in-sync"]);
+    assert_eq!(junit.status.code(), Some(0));
+    let xml = String::from_utf8_lossy(&junit.stdout);
+    assert!(xml.starts_with("<?xml"));
+    assert_eq!(
+        xml.matches("<testcase ").count() as u64,
+        summary["resources"].as_u64().expect("n")
+    );
+    assert_eq!(xml.matches("<failure ").count() as u64, drift);
+    assert!(!xml.contains("s3cr3t-from-vault"));
+}
