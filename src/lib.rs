@@ -11,6 +11,7 @@ pub mod kinds;
 pub mod live;
 pub mod manifest;
 pub mod model;
+pub mod notify;
 pub mod render;
 pub mod report;
 pub mod scan;

@@ -11,9 +11,10 @@ use crate::model::{
     ClusterResult, CommitRef, Finding, ScanError, ScanResult, SourceResult, Stage, Status, Summary,
     TrailCommit,
 };
+use crate::notify;
 use crate::render::{self, Rendered, Tree};
 use crate::source::{history, Mirror, RepoFile};
-use crate::store::{AppRecord, ScanRecord, Store, StoreError};
+use crate::store::{AppRecord, NotificationRecord, ScanRecord, Store, StoreError};
 use globset::{Glob, GlobMatcher};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -516,11 +517,75 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     };
     let (scan_id, row_hash) = store.save(&record)?;
     result.scan_id = scan_id;
+    // Alerts: only a full scan speaks for every app (a filtered one would "resolve" the rest).
+    let full_scan = options.apps.is_empty() && options.clusters.is_empty();
+    if full_scan && (config.notify.email.is_some() || config.notify.webhook.is_some()) {
+        progress.message("sending alerts");
+        send_alerts(store, config, &result);
+    }
     Ok(Outcome {
         result,
         row_hash: Some(row_hash),
         database: Some(store.path().to_path_buf()),
     })
+}
+
+/// Sends what changed since the last alert (new and resolved drift, clusters lost and back)
+/// on each channel, merged with what an earlier failed delivery could not send, and records
+/// every attempt. A failed delivery keeps its alert for the next scan; findings are stored
+/// already, so nothing is lost.
+fn send_alerts(store: &mut Store, config: &Config, result: &ScanResult) {
+    let previous: Option<ScanResult> = store
+        .alert_state("baseline")
+        .ok()
+        .flatten()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let alert = notify::compute(previous.as_ref(), result);
+    let mut baseline = notify::baseline(previous.as_ref(), result);
+    baseline.findings.retain(|f| notify::is_drift(f.status));
+    let mut state = vec![(
+        "baseline".to_string(),
+        serde_json::to_string(&baseline).ok(),
+    )];
+    let mut records = Vec::new();
+    let hint = format!("plumbline report --scan {} --format html", result.scan_id);
+    for channel in notify::CHANNELS {
+        let key = format!("pending:{channel}");
+        let pending: Option<notify::Alert> = store
+            .alert_state(&key)
+            .ok()
+            .flatten()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        let to_send = match pending {
+            Some(pending) => notify::merge(pending, alert.clone()),
+            None => alert.clone(),
+        };
+        match notify::deliver_channel(&config.notify, channel, &to_send, Some(&hint)) {
+            None => state.push((key, None)),
+            Some(delivery) => {
+                if let Some(error) = &delivery.error {
+                    tracing::warn!(
+                        "{channel} alert not delivered (kept for the next scan): {error}"
+                    );
+                }
+                records.push(NotificationRecord {
+                    channel: channel.to_string(),
+                    ok: delivery.ok,
+                    attempts: delivery.attempts,
+                    error: delivery.error.clone(),
+                    headline: to_send.headline(),
+                    sent_at: now(),
+                });
+                let keep = (!delivery.ok)
+                    .then(|| serde_json::to_string(&to_send).ok())
+                    .flatten();
+                state.push((key, keep));
+            }
+        }
+    }
+    if let Err(e) = store.record_notifications(result.scan_id, &records, &state) {
+        tracing::error!("alerts sent but not recorded: {e}");
+    }
 }
 
 struct AppOutcome {

@@ -50,6 +50,17 @@ pub struct ScanRecord<'a> {
     pub apps: &'a [AppRecord],
 }
 
+/// One attempt to deliver a scan's alert on one channel.
+#[derive(Debug, Clone)]
+pub struct NotificationRecord {
+    pub channel: String,
+    pub ok: bool,
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub headline: String,
+    pub sent_at: String,
+}
+
 /// One app of a scan, as planned and rendered.
 #[derive(Debug, Clone)]
 pub struct AppRecord {
@@ -287,6 +298,55 @@ impl Store {
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// A value of the alert state (`baseline`, `pending:<channel>`), as the notify stage
+    /// stored it.
+    pub fn alert_state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM alert_state WHERE key = ?1",
+                params![key],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records the notification attempts of a scan and the alert state that goes with them,
+    /// in one transaction: `None` removes a key.
+    pub fn record_notifications(
+        &mut self,
+        scan_id: i64,
+        attempts: &[NotificationRecord],
+        state: &[(String, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        for a in attempts {
+            tx.execute(
+                "INSERT INTO notifications (scan_id, channel, ok, attempts, error, headline, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![scan_id, a.channel, a.ok, a.attempts, a.error, a.headline, a.sent_at],
+            )
+            .map_err(wrap)?;
+        }
+        for (key, value) in state {
+            match value {
+                Some(value) => tx.execute(
+                    "INSERT INTO alert_state (key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                ),
+                None => tx.execute("DELETE FROM alert_state WHERE key = ?1", params![key]),
+            }
+            .map_err(wrap)?;
+        }
+        tx.commit().map_err(wrap)
     }
 
     /// The configuration digest and row hash recorded with a scan.

@@ -4,7 +4,8 @@ use rusqlite::Connection;
 
 /// Each entry migrates from version `index` to `index + 1`. Never edit a released entry: add
 /// a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE scans (
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
@@ -103,7 +104,24 @@ CREATE TABLE errors (
 CREATE INDEX findings_scan ON findings(scan_id, status);
 CREATE INDEX findings_object ON findings(cluster, api_group, kind, namespace, name);
 CREATE INDEX app_commits_scan ON app_commits(scan_id);
-"#];
+"#,
+    r#"
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY,
+    scan_id INTEGER NOT NULL REFERENCES scans(id),
+    channel TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    headline TEXT NOT NULL,
+    sent_at TEXT NOT NULL
+);
+CREATE TABLE alert_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
