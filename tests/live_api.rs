@@ -342,3 +342,58 @@ fn clusters_command_shows_version_user_and_access() {
     assert_eq!(audit["status"], "error");
     assert_eq!(output.status.code(), Some(3));
 }
+
+#[test]
+fn an_app_in_many_namespaces_is_read_with_one_list_per_type() {
+    let server = ApiServer::builder().token("t0ken").start();
+    let ws = Workspace::new();
+    let mut files = Vec::new();
+    for i in 0..10 {
+        let ns = format!("team-{i}");
+        server.seed(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+        ));
+        let manifest = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: {ns}\ndata:\n  team: \"{i}\"\n");
+        server.seed(&manifest.replace(
+            "  name: settings\n",
+            "  name: settings\n  labels: {app.kubernetes.io/instance: teams}\n",
+        ));
+        files.push((format!("teams/{ns}.yaml"), manifest));
+    }
+    // A namespace the app does not touch: listed along, but not kept.
+    server.seed("apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: other\n  labels: {app.kubernetes.io/instance: teams}\n");
+    let mut writer =
+        plumbline::source::writer::RepoWriter::init(&ws.path("repo"), true).expect("init");
+    writer
+        .commit(
+            "main",
+            &support::commit(
+                "Ana Ruiz",
+                "ana.ruiz@example.com",
+                1_761_000_000,
+                "team settings",
+                files
+                    .iter()
+                    .map(|(p, c)| (p.as_str(), Some(c.clone().into_bytes())))
+                    .collect(),
+            ),
+        )
+        .expect("commit");
+    server.write_kubeconfig(&ws.path("kube.yaml"), "prod");
+    ws.write(
+        "plumbline.yaml",
+        "sources: [{name: gitops, url: repo}]\nclusters: [{name: prod, kubeconfig: kube.yaml}]\napps: [{name: teams, source: gitops, path: teams, cluster: prod}]\n",
+    );
+    let (code, result) = ws.scan_json(&["--include-in-sync"]);
+    assert_eq!(code, 0, "{result:#}");
+    assert_eq!(result["summary"]["in_sync"], 10, "{result:#}");
+    assert_eq!(
+        result["summary"]["orphaned"], 0,
+        "the other namespace is not the app's"
+    );
+    assert_eq!(server.request_count("GET", "/api/v1/configmaps"), 1);
+    assert_eq!(
+        server.request_count("GET", "/api/v1/namespaces/team-0/configmaps"),
+        0
+    );
+}

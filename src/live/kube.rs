@@ -211,7 +211,7 @@ impl ApiCluster {
     /// become `missing`, with the reason).
     pub async fn read(&self, plan: &ReadPlan) -> Result<LiveState, ClusterError> {
         let mut state = self.discovered_state();
-        let mut requests: Vec<(ServedResource, Option<String>, Option<String>)> = Vec::new();
+        let mut requests: Vec<ListRequest> = Vec::new();
         let mut add =
             |key: &(String, String), namespaces: &BTreeSet<String>, selector: Option<&str>| {
                 let Some(resource) = self.resources.get(key) else {
@@ -220,16 +220,25 @@ impl ApiCluster {
                 if !resource.verbs.iter().any(|v| v == "list") {
                     return;
                 }
-                if resource.namespaced && !namespaces.is_empty() {
-                    for namespace in namespaces {
-                        requests.push((
-                            resource.clone(),
-                            Some(namespace.clone()),
-                            selector.map(str::to_string),
-                        ));
-                    }
+                let selector = selector.map(str::to_string);
+                if !resource.namespaced || namespaces.is_empty() {
+                    requests.push(ListRequest::cluster(resource.clone(), selector, None));
+                } else if namespaces.len() > PER_NAMESPACE_LISTS {
+                    // Many namespaces: one list across all of them costs far fewer requests.
+                    requests.push(ListRequest::cluster(
+                        resource.clone(),
+                        selector,
+                        Some(namespaces.clone()),
+                    ));
                 } else {
-                    requests.push((resource.clone(), None, selector.map(str::to_string)));
+                    for namespace in namespaces {
+                        requests.push(ListRequest {
+                            resource: resource.clone(),
+                            namespace: Some(namespace.clone()),
+                            selector: selector.clone(),
+                            keep: None,
+                        });
+                    }
                 }
             };
         for (key, namespaces) in &plan.full {
@@ -241,12 +250,11 @@ impl ApiCluster {
             }
         }
         let gate = Arc::new(Semaphore::new(self.limits.concurrency.max(1)));
-        let lists = requests.into_iter().map(|(resource, namespace, selector)| {
+        let lists = requests.into_iter().map(|request| {
             let gate = gate.clone();
             async move {
                 let _permit = gate.acquire().await;
-                self.list_all(&resource, namespace.as_deref(), selector.as_deref())
-                    .await
+                self.list_request(&request).await
             }
         });
         for items in futures_join_all(lists).await {
@@ -257,13 +265,47 @@ impl ApiCluster {
         Ok(state)
     }
 
+    /// One planned list. A list across all namespaces that RBAC forbids (namespaced
+    /// credentials) falls back to one list per namespace.
+    async fn list_request(&self, request: &ListRequest) -> Result<Vec<Resource>, ClusterError> {
+        let selector = request.selector.as_deref();
+        let Some(keep) = &request.keep else {
+            return self
+                .list_all(&request.resource, request.namespace.as_deref(), selector)
+                .await
+                .map_err(Into::into);
+        };
+        match self.list_all(&request.resource, None, selector).await {
+            Ok(items) => Ok(items
+                .into_iter()
+                .filter(|item| {
+                    item.key
+                        .namespace
+                        .as_ref()
+                        .is_some_and(|ns| keep.contains(ns))
+                })
+                .collect()),
+            Err(ListError::Forbidden(_)) => {
+                let mut items = Vec::new();
+                for namespace in keep {
+                    items.extend(
+                        self.list_all(&request.resource, Some(namespace), selector)
+                            .await?,
+                    );
+                }
+                Ok(items)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// All pages of one LIST; an expired continue token (410) starts the list again.
     async fn list_all(
         &self,
         resource: &ServedResource,
         namespace: Option<&str>,
         selector: Option<&str>,
-    ) -> Result<Vec<Resource>, ClusterError> {
+    ) -> Result<Vec<Resource>, ListError> {
         let api_version = if resource.group.is_empty() {
             resource.version.clone()
         } else {
@@ -298,7 +340,10 @@ impl ApiCluster {
                         tracing::debug!("continue token of {base} expired; listing again");
                         continue 'restart;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(RequestError::Forbidden(message)) => {
+                        return Err(ListError::Forbidden(message))
+                    }
+                    Err(e) => return Err(ListError::Other(e.into())),
                 };
                 let page_items = page["items"].as_array().cloned().unwrap_or_default();
                 for mut item in page_items {
@@ -466,6 +511,48 @@ impl ApiCluster {
             )
             .await?;
         Ok(answer["status"]["allowed"].as_bool().unwrap_or(false))
+    }
+}
+
+/// Lists across more namespaces than this are read in one list across all namespaces.
+const PER_NAMESPACE_LISTS: usize = 8;
+
+/// One LIST to make: a resource type in one namespace or all, narrowed by a label selector,
+/// keeping (for a list across all namespaces) only the namespaces the apps touch.
+struct ListRequest {
+    resource: ServedResource,
+    namespace: Option<String>,
+    selector: Option<String>,
+    keep: Option<BTreeSet<String>>,
+}
+
+impl ListRequest {
+    fn cluster(
+        resource: ServedResource,
+        selector: Option<String>,
+        keep: Option<BTreeSet<String>>,
+    ) -> Self {
+        ListRequest {
+            resource,
+            namespace: None,
+            selector,
+            keep,
+        }
+    }
+}
+
+/// Why a LIST failed: a refusal is worth another try in narrower lists.
+enum ListError {
+    Forbidden(String),
+    Other(ClusterError),
+}
+
+impl From<ListError> for ClusterError {
+    fn from(e: ListError) -> Self {
+        match e {
+            ListError::Forbidden(message) => ClusterError::error(format!("forbidden: {message}")),
+            ListError::Other(e) => e,
+        }
     }
 }
 
