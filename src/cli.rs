@@ -494,8 +494,18 @@ pub fn html_report(store: &Store, result: &ScanResult) -> anyhow::Result<String>
         .collect();
     let (config_digest, row_hash) = store.scan_meta(result.scan_id)?.unwrap_or_default();
     let database = store.path().display().to_string();
+    // The period is the trend's: the last 30 scans up to this one.
+    let period_start = history
+        .iter()
+        .take(30)
+        .map(|row| row.scan_id)
+        .min()
+        .unwrap_or(result.scan_id);
+    let period_commits = store.trail_between(period_start, result.scan_id)?;
     let context = crate::report::html::Context {
         result,
+        period_commits: &period_commits,
+        period_start,
         history: &history,
         row_hash: &row_hash,
         database: &database,

@@ -150,3 +150,29 @@ fn sarif_and_junit_reports_of_a_stored_scan() {
     assert_eq!(xml.matches("<failure ").count() as u64, drift);
     assert!(!xml.contains("s3cr3t-from-vault"));
 }
+
+#[test]
+fn html_report_shows_the_commit_trail_of_the_period() {
+    let (ws, ids) = shop_workspace();
+    ws.scan_json(&[]);
+    let (_, second) = ws.scan_json(&[]);
+    assert_eq!(
+        second["commits"],
+        serde_json::json!([]),
+        "nothing new since scan 1"
+    );
+    let html = String::from_utf8_lossy(
+        &ws.run(&["report", "--scan", "2", "--format", "html"])
+            .stdout,
+    )
+    .to_string();
+    assert!(
+        html.contains("Commit audit trail (4)"),
+        "the period's commits"
+    );
+    assert!(html.contains("scans 1 to 2"));
+    for id in &ids {
+        assert!(html.contains(&id[..12]), "commit {id} listed");
+    }
+    assert!(html.contains("Chen Wei"));
+}

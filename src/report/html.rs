@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 /// What the report shows besides the scan itself.
 pub struct Context<'a> {
     pub result: &'a ScanResult,
+    /// The commits recorded by the scans of the period the report covers, newest first.
+    pub period_commits: &'a [crate::model::TrailCommit],
+    /// The first scan of that period.
+    pub period_start: i64,
     /// Stored scans, newest first, for the trend chart (the last 30 are drawn).
     pub history: &'a [ScanRow],
     pub row_hash: &'a str,
@@ -34,6 +38,8 @@ struct Report<'a> {
     trend_svg: String,
     verdict: &'static str,
     verdict_class: &'static str,
+    period_commits: &'a [crate::model::TrailCommit],
+    period_start: i64,
 }
 
 /// Counts by status for one cluster or app.
@@ -47,6 +53,7 @@ struct Counts {
     missing: usize,
     orphaned: usize,
     ignored: usize,
+    policy_violations: usize,
 }
 
 struct DriftView<'a> {
@@ -87,6 +94,18 @@ pub fn render(context: &Context) -> Result<String, String> {
                 ..Counts::default()
             });
         add(app, f.status);
+    }
+    for violation in result.policy_results.iter().filter(|p| !p.waived) {
+        if let Some(cluster) = clusters.get_mut(&violation.cluster) {
+            cluster.policy_violations += 1;
+        }
+        if let Some(app) = violation
+            .app
+            .as_ref()
+            .and_then(|app| apps.get_mut(&(app.clone(), violation.cluster.clone())))
+        {
+            app.policy_violations += 1;
+        }
     }
     let drifted = result
         .findings
@@ -136,6 +155,8 @@ pub fn render(context: &Context) -> Result<String, String> {
             .filter(|f| f.status == Status::Orphaned)
             .collect(),
         trend_svg: trend_svg(context.history),
+        period_commits: context.period_commits,
+        period_start: context.period_start,
         verdict,
         verdict_class: match verdict {
             "drift found" => "drift-found",

@@ -518,6 +518,11 @@ impl Store {
     }
 
     fn trail(&self, scan_id: i64) -> Result<Vec<TrailCommit>, StoreError> {
+        self.trail_between(scan_id, scan_id)
+    }
+
+    /// The commits recorded by the scans `first..=last`: the audit trail of a period.
+    pub fn trail_between(&self, first: i64, last: i64) -> Result<Vec<TrailCommit>, StoreError> {
         let e = |err| self.err(err);
         let mut stmt = self
             .conn
@@ -525,13 +530,13 @@ impl Store {
                 "SELECT c.source, c.sha, c.author, c.author_time, c.committer, c.committer_time, c.message, c.files,
                         group_concat(a.app, char(10))
                  FROM app_commits a JOIN commits c ON c.source = a.source AND c.sha = a.sha
-                 WHERE a.scan_id = ?1
+                 WHERE a.scan_id BETWEEN ?1 AND ?2
                  GROUP BY c.source, c.sha
                  ORDER BY c.committer_time DESC, c.sha",
             )
             .map_err(e)?;
         let rows = stmt
-            .query_map(params![scan_id], |row| {
+            .query_map(params![first, last], |row| {
                 let files: String = row.get(7)?;
                 let apps: Option<String> = row.get(8)?;
                 let mut apps: Vec<String> = apps

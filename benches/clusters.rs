@@ -1,0 +1,173 @@
+//! Reading a fleet: N loopback API servers with M objects each (10 types, 50 namespaces),
+//! connected, discovered, listed, indexed and diffed as a scan does, clusters in parallel.
+//! Prints the wall time and the peak memory of the process (which also holds the servers).
+//!
+//! `cargo bench --bench clusters` (10 x 10,000), or `-- CLUSTERS OBJECTS`.
+
+#[path = "../tests/support/apiserver/mod.rs"]
+mod apiserver;
+
+use plumbline::config::{ClusterAccess, Tracking};
+use plumbline::diff::{self, Settings};
+use plumbline::live::kube::Limits;
+use plumbline::live::{Connection, ReadPlan};
+use plumbline::model::Resource;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+const NAMESPACES: usize = 50;
+
+/// The i-th object of the fleet, as Git declares it, for the app `fleet`.
+fn manifest(i: usize) -> Value {
+    let ns = format!("team-{}", i % NAMESPACES);
+    let name = format!("obj-{i}");
+    let labels =
+        json!({"app.kubernetes.io/name": name.clone(), "app.kubernetes.io/instance": "fleet"});
+    let meta = json!({"name": name.clone(), "namespace": ns, "labels": labels});
+    match (i / NAMESPACES) % 10 {
+        0 => json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": {
+            "replicas": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": name.clone()}},
+            "template": {"metadata": {"labels": {"app.kubernetes.io/name": name}},
+              "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1.2.3",
+                "ports": [{"containerPort": 8080}], "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}}}}),
+        1 => json!({"apiVersion": "v1", "kind": "Service", "metadata": meta,
+            "spec": {"selector": {"app.kubernetes.io/name": name}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+        2 => {
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"LOG_LEVEL": "info", "REGION": "eu"}})
+        }
+        3 => {
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "stringData": {"token": "not-a-real-token"}})
+        }
+        4 => json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}),
+        5 => json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]}),
+        6 => {
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name}]})
+        }
+        7 => json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": name}}}}),
+        8 => {
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
+            "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": name}}, "ingress": [{"ports": [{"port": 8080}]}]}})
+        }
+        _ => json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta, "spec": {
+            "schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+              "restartPolicy": "OnFailure", "containers": [{"name": "job", "image": "registry.example.com/job:2.0"}]}}}}}}),
+    }
+}
+
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let clusters = args.first().copied().unwrap_or(10);
+    let objects = args.get(1).copied().unwrap_or(10_000);
+    plumbline::live::kube::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let desired: Vec<Resource> = (0..objects)
+        .map(|i| Resource::from_value(manifest(i)).expect("valid"))
+        .collect();
+    let started = Instant::now();
+    let servers: Vec<apiserver::ApiServer> = (0..clusters)
+        .into_par_iter()
+        .map(|_| {
+            let server = apiserver::ApiServer::builder().token("t0ken").start();
+            for ns in 0..NAMESPACES {
+                server.seed(&format!(
+                    "apiVersion: v1\nkind: Namespace\nmetadata: {{name: team-{ns}}}\n"
+                ));
+            }
+            for object in &desired {
+                server
+                    .create_as(object.body.clone(), "argocd-controller")
+                    .expect("seeded");
+            }
+            server
+        })
+        .collect();
+    eprintln!(
+        "seeded {clusters} clusters x {objects} objects in {:.1?}",
+        started.elapsed()
+    );
+    let accesses: Vec<ClusterAccess> = servers
+        .iter()
+        .enumerate()
+        .map(|(n, server)| {
+            let path = dir.path().join(format!("kube-{n}.yaml"));
+            server.write_kubeconfig(&path, "bench");
+            ClusterAccess::Kube {
+                kubeconfig: Some(path),
+                context: None,
+            }
+        })
+        .collect();
+    let mut plan = ReadPlan {
+        tracking_selector: "app.kubernetes.io/instance".into(),
+        ..ReadPlan::default()
+    };
+    plan.add_app(&desired, None);
+    let tracking = Tracking::default();
+    let settings = Settings {
+        tracking: &tracking,
+        ignore: Vec::new(),
+        appliers: diff::DEFAULT_APPLIERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let before = peak_memory_mib();
+    for round in 1..=3 {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(clusters.max(1))
+            .build()
+            .expect("pool");
+        let started = Instant::now();
+        let results: Vec<(usize, usize)> = pool.install(|| {
+            accesses
+                .par_iter()
+                .map(|access| {
+                    let connection = Connection::open(
+                        access,
+                        &Limits {
+                            qps: 1000.0,
+                            burst: 1000,
+                            ..Limits::default()
+                        },
+                    )
+                    .expect("connect");
+                    let live = connection.read(&plan).expect("read");
+                    let findings = diff::diff_app("fleet", "bench", &desired, &live, &settings);
+                    let drift = findings
+                        .iter()
+                        .filter(|f| f.status != plumbline::model::Status::InSync)
+                        .count();
+                    (live.len(), drift)
+                })
+                .collect()
+        });
+        let elapsed = started.elapsed();
+        let read: usize = results.iter().map(|r| r.0).sum();
+        let drift: usize = results.iter().map(|r| r.1).sum();
+        println!(
+            "round {round}: {clusters} clusters x {objects} objects: {read} live objects read, indexed and diffed in {elapsed:.2?} ({drift} not in sync); peak RSS {:.0} MiB (before reading: {before:.0} MiB, servers included)",
+            peak_memory_mib()
+        );
+    }
+}
