@@ -1,9 +1,9 @@
 //! The manifests in deploy/: accepted by an API server, and in sync when plumbline audits
 //! its own installation from Git.
 
-mod support;
 #[path = "support/apiserver/mod.rs"]
 mod apiserver;
+mod support;
 
 use apiserver::ApiServer;
 use support::{commit, Workspace};
@@ -18,8 +18,12 @@ const FILES: &[&str] = &[
 ];
 
 fn manifest(name: &str) -> String {
-    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(name))
-        .expect("deploy manifest")
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy")
+            .join(name),
+    )
+    .expect("deploy manifest")
 }
 
 #[test]

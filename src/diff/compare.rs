@@ -12,7 +12,7 @@
 //! - *numbers*: `1` equals `1.0`; otherwise JSON types are kept (a string `"8080"` is not the
 //!   integer `8080`, as the server keeps int-or-string values as sent).
 
-use super::fieldset::{item_key, keys_equal, FieldSet, Seg};
+use super::fieldset::{has_key, item_key, same_key, FieldSet, Seg};
 use super::lists::{list_kind, ListKind};
 use serde_json::Value;
 use std::sync::LazyLock;
@@ -178,47 +178,46 @@ impl<'a> Walker<'a> {
         let kind = list_kind(self.group, self.kind, &fields, self.builtin);
         match kind {
             ListKind::Keyed(key_fields) => {
-                let live_keys: Vec<Option<serde_json::Map<String, Value>>> =
-                    live.iter().map(|item| item_key(item, key_fields)).collect();
-                let mut desired_keys = Vec::new();
+                // Keys are compared field by field in place: no key map is built unless a
+                // change is recorded.
                 for (index, item) in desired.iter().enumerate() {
-                    let key = item_key(item, key_fields);
-                    let found = key.as_ref().and_then(|key| {
-                        live_keys
-                            .iter()
-                            .position(|lk| lk.as_ref().is_some_and(|lk| keys_equal(lk, key)))
-                    });
-                    match (key, found) {
-                        (Some(key), Some(live_index)) => {
+                    let keyed = has_key(item, key_fields);
+                    let found = keyed
+                        .then(|| live.iter().position(|l| same_key(item, l, key_fields)))
+                        .flatten();
+                    match found {
+                        Some(live_index) => {
                             let seg = SegRef::Key(&live[live_index], key_fields);
                             self.enter_item(index, Some(live_index), seg);
-                            self.walk(item, &live[live_index], applied.and_then(|a| a.key(&key)));
+                            let owned = applied.and_then(|a| a.key_of(item, key_fields));
+                            self.walk(item, &live[live_index], owned);
                             self.leave_item();
-                            desired_keys.push(key);
                         }
-                        (key, _) => {
-                            let seg = match key {
-                                Some(_) => SegRef::Key(item, key_fields),
-                                None => SegRef::Index(index),
+                        None => {
+                            let seg = if keyed {
+                                SegRef::Key(item, key_fields)
+                            } else {
+                                SegRef::Index(index)
                             };
                             self.enter_item(index, None, seg);
                             self.record(Some(item), None);
                             self.leave_item();
-                            if let Some(key) = key {
-                                desired_keys.push(key);
-                            }
                         }
                     }
                 }
                 if let Some(applied) = applied {
-                    for (live_index, live_key) in live_keys.iter().enumerate() {
-                        let Some(live_key) = live_key else { continue };
-                        let was_applied = applied.key(live_key).is_some();
-                        let still_desired = desired_keys.iter().any(|k| keys_equal(k, live_key));
+                    for (live_index, live_item) in live.iter().enumerate() {
+                        if !has_key(live_item, key_fields) {
+                            continue;
+                        }
+                        let was_applied = applied.key_of(live_item, key_fields).is_some();
+                        let still_desired = desired
+                            .iter()
+                            .any(|d| has_key(d, key_fields) && same_key(d, live_item, key_fields));
                         if was_applied && !still_desired {
-                            let seg = SegRef::Key(&live[live_index], key_fields);
+                            let seg = SegRef::Key(live_item, key_fields);
                             self.enter_item(live_index, Some(live_index), seg);
-                            self.record(None, Some(&live[live_index]));
+                            self.record(None, Some(live_item));
                             self.leave_item();
                         }
                     }

@@ -85,6 +85,23 @@ impl FieldSet {
             .map(|(_, set)| set)
     }
 
+    /// The entry of the keyed-list item `item` (whose key is `key_fields`), if owned.
+    pub fn key_of(&self, item: &Value, key_fields: &[&str]) -> Option<&FieldSet> {
+        self.keys
+            .iter()
+            .find(|(k, _)| {
+                k.len() == key_fields.len()
+                    && key_fields.iter().all(|field| {
+                        let value = key_value(item, field);
+                        match (k.get(*field), value.as_deref()) {
+                            (Some(a), Some(b)) => super::compare::scalars_equal(a, b),
+                            _ => false,
+                        }
+                    })
+            })
+            .map(|(_, set)| set)
+    }
+
     pub fn has_value(&self, value: &Value) -> bool {
         self.values
             .iter()
@@ -186,6 +203,35 @@ impl Fields {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// A key field of an item, with the server's default when the item leaves it out.
+fn key_value<'v>(item: &'v Value, field: &str) -> Option<std::borrow::Cow<'v, Value>> {
+    match item.get(field) {
+        Some(v) if !v.is_null() => Some(std::borrow::Cow::Borrowed(v)),
+        _ => super::lists::key_default(field).map(std::borrow::Cow::Owned),
+    }
+}
+
+/// True when an item can be matched by key: it has the key, or the only key field it lacks
+/// has a server default.
+pub fn has_key(item: &Value, key_fields: &[&str]) -> bool {
+    item.is_object()
+        && (key_fields.len() > 1 || key_value(item, key_fields[0]).is_some())
+        && key_fields
+            .iter()
+            .any(|f| item.get(*f).is_some_and(|v| !v.is_null()))
+}
+
+/// True when two items of a keyed list have the same key (defaults filled in).
+pub fn same_key(a: &Value, b: &Value, key_fields: &[&str]) -> bool {
+    key_fields
+        .iter()
+        .all(|field| match (key_value(a, field), key_value(b, field)) {
+            (Some(x), Some(y)) => super::compare::scalars_equal(&x, &y),
+            (None, None) => true,
+            _ => false,
+        })
 }
 
 /// The key of a keyed-list item, with server defaults for key fields it leaves out.
