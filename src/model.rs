@@ -247,6 +247,27 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding about `resource` with no verdict details yet.
+    pub fn of(app: &str, cluster: &str, resource: &Resource, status: Status) -> Finding {
+        Finding {
+            app: app.to_string(),
+            cluster: cluster.to_string(),
+            group: resource.key.group.clone(),
+            version: resource.version.clone(),
+            kind: resource.key.kind.clone(),
+            namespace: resource.key.namespace.clone(),
+            name: resource.key.name.clone(),
+            status,
+            changes: Vec::new(),
+            managers: Vec::new(),
+            last_commit: None,
+            reason: None,
+            origin: resource.origin.clone(),
+            patch: None,
+            diff: None,
+        }
+    }
+
     pub fn key(&self) -> ResourceKey {
         ResourceKey {
             group: self.group.clone(),

@@ -59,23 +59,7 @@ pub fn diff_app(
     let mut desired_keys: HashSet<&ResourceKey> = HashSet::with_capacity(desired.len());
     for object in desired {
         desired_keys.insert(&object.key);
-        let mut finding = Finding {
-            app: app.to_string(),
-            cluster: cluster.to_string(),
-            group: object.key.group.clone(),
-            version: object.version.clone(),
-            kind: object.key.kind.clone(),
-            namespace: object.key.namespace.clone(),
-            name: object.key.name.clone(),
-            status: Status::Missing,
-            changes: Vec::new(),
-            managers: Vec::new(),
-            last_commit: None,
-            reason: None,
-            origin: object.origin.clone(),
-            patch: None,
-            diff: None,
-        };
+        let mut finding = Finding::of(app, cluster, object, Status::Missing);
         match live.get(&object.key) {
             Some(live_object) => {
                 let verdict = diff_object(object, live_object, app, settings);
@@ -101,23 +85,7 @@ pub fn diff_app(
         .collect();
     orphans.sort_by(|a, b| a.key.cmp(&b.key));
     for object in orphans {
-        findings.push(Finding {
-            app: app.to_string(),
-            cluster: cluster.to_string(),
-            group: object.key.group.clone(),
-            version: object.version.clone(),
-            kind: object.key.kind.clone(),
-            namespace: object.key.namespace.clone(),
-            name: object.key.name.clone(),
-            status: Status::Orphaned,
-            changes: Vec::new(),
-            managers: Vec::new(),
-            last_commit: None,
-            reason: None,
-            origin: None,
-            patch: None,
-            diff: None,
-        });
+        findings.push(Finding::of(app, cluster, object, Status::Orphaned));
     }
     findings
 }

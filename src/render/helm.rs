@@ -3,8 +3,6 @@
 
 use super::{process, RenderError, Rendered, Tree};
 use crate::config::HelmConfig;
-use crate::manifest;
-use crate::model::Resource;
 
 pub fn render(
     tree: &dyn Tree,
@@ -49,19 +47,6 @@ pub fn render(
             line: 1,
             message: message.replace(&format!("{}/", checkout.display()), ""),
         })?;
-    let mut rendered = Rendered {
-        inputs: vec![path.to_string()],
-        ..Rendered::default()
-    };
     let label = format!("{} (helm template output)", super::display_path(path));
-    for document in manifest::decode(&label, &output)? {
-        let resource =
-            Resource::from_value(document.value).map_err(|message| RenderError::Invalid {
-                file: label.clone(),
-                line: document.line,
-                message,
-            })?;
-        rendered.objects.push(resource);
-    }
-    Ok(rendered)
+    super::decode_output(&label, &output, vec![path.to_string()])
 }

@@ -72,6 +72,24 @@ pub fn render(tree: &dyn Tree, request: &Request) -> Result<Rendered, RenderErro
     }
 }
 
+/// Decodes the YAML an external engine printed into objects; errors name the engine's output.
+fn decode_output(label: &str, output: &[u8], inputs: Vec<String>) -> Result<Rendered, RenderError> {
+    let mut rendered = Rendered {
+        inputs,
+        ..Rendered::default()
+    };
+    for document in crate::manifest::decode(label, output)? {
+        let resource =
+            Resource::from_value(document.value).map_err(|message| RenderError::Invalid {
+                file: label.to_string(),
+                line: document.line,
+                message,
+            })?;
+        rendered.objects.push(resource);
+    }
+    Ok(rendered)
+}
+
 fn display_path(path: &str) -> &str {
     if path.is_empty() {
         "."

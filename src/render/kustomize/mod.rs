@@ -3,7 +3,6 @@
 
 use super::{process, RenderError, Rendered, Tree};
 use crate::manifest;
-use crate::model::Resource;
 use std::path::PathBuf;
 
 const KUSTOMIZATION_FILES: &[&str] = &["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -24,21 +23,8 @@ pub fn render(tree: &dyn Tree, path: &str) -> Result<Rendered, RenderError> {
             line: 1,
             message: message.replace(&format!("{}/", checkout.display()), ""),
         })?;
-    let mut rendered = Rendered {
-        inputs: inputs(tree, path),
-        ..Rendered::default()
-    };
     let label = format!("{} (kustomize output)", super::display_path(path));
-    for document in manifest::decode(&label, &output)? {
-        let resource =
-            Resource::from_value(document.value).map_err(|message| RenderError::Invalid {
-                file: label.clone(),
-                line: document.line,
-                message,
-            })?;
-        rendered.objects.push(resource);
-    }
-    Ok(rendered)
+    super::decode_output(&label, &output, inputs(tree, path))
 }
 
 /// The standalone binary when installed, else kubectl's embedded engine.
