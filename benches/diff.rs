@@ -46,7 +46,7 @@ fn deployment_pairs(c: &mut Criterion) {
 fn istio_sized_app(c: &mut Criterion) {
     let tracking = Tracking::default();
     let settings = settings(&tracking);
-    let (desired, live_objects) = fleet::app(330, 3200, 25);
+    let (desired, live_objects) = fleet::app(330, 4200, 25);
     let yaml: usize = desired
         .iter()
         .map(|r| serde_yaml::to_string(&r.body).map(|s| s.len()).unwrap_or(0))
