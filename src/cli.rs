@@ -558,6 +558,20 @@ fn history(config: &Config, format: TableOrJson, limit: usize) -> anyhow::Result
     Ok(exit::OK)
 }
 
+/// Why a per-app command found no app: the name (with the nearest configured one) and the
+/// cluster asked for.
+fn unknown_app(config: &Config, app: &str, cluster: Option<&str>) -> String {
+    let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+    let on = cluster
+        .map(|c| format!(" on cluster {c:?}"))
+        .unwrap_or_default();
+    match config::suggest(app, names.iter().copied()) {
+        Some(near) => format!("no app named {app:?}{on} (did you mean {near:?}?)"),
+        None if names.is_empty() => format!("no app named {app:?}{on}"),
+        None => format!("no app named {app:?}{on} (apps: {})", names.join(", ")),
+    }
+}
+
 /// Resolves the single app a per-app command is about, or explains why it cannot.
 fn single_app_options(app: &str, cluster: Option<&str>) -> ScanOptions {
     ScanOptions {
@@ -587,8 +601,8 @@ fn diff(config: &Config, app: &str, cluster: Option<&str>) -> anyhow::Result<i32
     let options = single_app_options(app, cluster);
     let outcome = match scan::run(config, &options) {
         Ok(outcome) => outcome,
-        Err(ScanFailure::Usage(message)) => {
-            eprintln!("error: {message}");
+        Err(ScanFailure::Usage(_)) => {
+            eprintln!("error: {}", unknown_app(config, app, cluster));
             return Ok(exit::USAGE);
         }
         Err(e) => return Err(e.into()),
@@ -654,8 +668,8 @@ fn render(
     let options = single_app_options(app, cluster);
     let rendered = match scan::render_only(config, &options) {
         Ok(rendered) => rendered,
-        Err(ScanFailure::Usage(message)) => {
-            eprintln!("error: {message}");
+        Err(ScanFailure::Usage(_)) => {
+            eprintln!("error: {}", unknown_app(config, app, cluster));
             return Ok(exit::USAGE);
         }
         Err(e) => return Err(e.into()),

@@ -259,3 +259,17 @@ fn killed_scans_leave_a_consistent_database() {
     let report = ws.run(&["report", "--format", "json"]);
     assert_eq!(report.status.code(), Some(0));
 }
+
+#[test]
+fn per_app_commands_name_an_unknown_app() {
+    let (ws, _) = shop_workspace();
+    for command in ["diff", "render"] {
+        let output = ws.run(&[command, "biling"]);
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        assert_eq!(
+            stderr(&output).trim(),
+            "error: no app named \"biling\" (did you mean \"billing\"?)",
+            "{command}"
+        );
+    }
+}
