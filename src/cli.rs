@@ -49,6 +49,15 @@ pub enum TableOrJson {
     Json,
 }
 
+/// Formats `scan` prints its result in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    Table,
+    Json,
+    Sarif,
+    Junit,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     None,
@@ -83,7 +92,7 @@ pub enum Command {
     /// Run one full audit and record it
     Scan {
         #[arg(long, value_enum, default_value = "table")]
-        format: TableOrJson,
+        format: ScanFormat,
         /// Write the result to this file instead of stdout
         #[arg(long)]
         out: Option<PathBuf>,
@@ -274,7 +283,7 @@ fn check_config(path: &Path) -> anyhow::Result<i32> {
 pub fn run_scan(
     config: &Config,
     options: &ScanOptions,
-    format: TableOrJson,
+    format: ScanFormat,
     out: Option<&Path>,
     fail_on: FailOn,
     include_in_sync: bool,
@@ -292,8 +301,10 @@ pub fn run_scan(
         shown.findings.retain(|f| f.status != Status::InSync);
     }
     let text = match format {
-        TableOrJson::Json => crate::report::json::render(&outcome.result, include_in_sync),
-        TableOrJson::Table => table(&shown),
+        ScanFormat::Json => crate::report::json::render(&outcome.result, include_in_sync),
+        ScanFormat::Table => table(&shown),
+        ScanFormat::Sarif => crate::report::sarif::render(&outcome.result),
+        ScanFormat::Junit => crate::report::junit::render(&shown),
     };
     write_output(out, &text)?;
     if let Some(db) = &outcome.database {

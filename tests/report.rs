@@ -176,3 +176,19 @@ fn html_report_shows_the_commit_trail_of_the_period() {
     }
     assert!(html.contains("Chen Wei"));
 }
+
+#[test]
+fn scan_prints_sarif_and_junit_directly() {
+    let (ws, _) = shop_workspace();
+    let sarif = ws.run(&["scan", "--format", "sarif", "--fail-on", "modified"]);
+    assert_eq!(sarif.status.code(), Some(1), "--fail-on still applies");
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif.stdout).expect("SARIF JSON");
+    assert_eq!(
+        sarif["runs"][0]["results"].as_array().map(Vec::len),
+        Some(5)
+    );
+    let junit = ws.run(&["scan", "--format", "junit"]);
+    assert_eq!(junit.status.code(), Some(0));
+    let xml = String::from_utf8_lossy(&junit.stdout);
+    assert_eq!(xml.matches("<failure ").count(), 5);
+}
