@@ -6,6 +6,7 @@ COPY src ./src
 COPY examples ./examples
 COPY reports ./reports
 COPY askama.toml ./
+COPY benches ./benches
 RUN cargo build --release --locked --bin plumbline
 
 # Runtime stage: the binary alone, running as an unprivileged user.
