@@ -6,7 +6,7 @@ mod apiserver;
 mod support;
 
 use apiserver::ApiServer;
-use support::{commit, Workspace};
+use support::Workspace;
 
 const FILES: &[&str] = &[
     "namespace.yaml",
@@ -33,24 +33,15 @@ fn plumbline_audits_its_own_installation_as_in_sync() {
         server.seed(&manifest(file));
     }
     let ws = Workspace::new();
-    let mut writer =
-        plumbline::source::writer::RepoWriter::init(&ws.path("repo"), true).expect("init");
-    writer
-        .commit(
-            "main",
-            &commit(
-                "Ops Team",
-                "ops@example.com",
-                1_761_000_000,
-                "install plumbline",
-                FILES
-                    .iter()
-                    .map(|f| (*f, Some(manifest(f).into_bytes())))
-                    .map(|(f, c)| (Box::leak(format!("deploy/{f}").into_boxed_str()) as &str, c))
-                    .collect(),
-            ),
-        )
-        .expect("commit");
+    ws.repo_with(
+        "Ops Team",
+        "ops@example.com",
+        "install plumbline",
+        FILES
+            .iter()
+            .map(|f| (format!("deploy/{f}"), manifest(f).into_bytes()))
+            .collect(),
+    );
     server.write_kubeconfig(&ws.path("kube.yaml"), "prod");
     ws.write(
         "plumbline.yaml",

@@ -84,23 +84,32 @@ fn malformed_yaml_fails_only_its_app() {
     let (ws, _) = shop_workspace();
     // A second source whose app holds a broken file: the other apps are still reported.
     let broken = Workspace::new();
-    let mut writer =
-        plumbline::source::writer::RepoWriter::init(&broken.path("repo"), true).expect("init");
-    writer
-        .commit(
-            "main",
-            &support::commit(
-                "Dee Park",
-                "dee@example.com",
-                1_761_000_000,
-                "add cache",
-                vec![
-                    ("cache/ok.yaml", Some(b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cache\n".to_vec())),
-                    ("cache/broken.yaml", Some(b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n  labels: {}\n".to_vec())),
-                ],
+    broken.repo_with(
+        "Dee Park",
+        "dee@example.com",
+        "add cache",
+        vec![
+            (
+                "cache/ok.yaml".into(),
+                b"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cache
+"
+                .to_vec(),
             ),
-        )
-        .expect("commit");
+            (
+                "cache/broken.yaml".into(),
+                b"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: [unclosed
+  labels: {}
+"
+                .to_vec(),
+            ),
+        ],
+    );
     let config = SHOP_CONFIG.replace(
         "clusters:",
         &format!("  - name: cache-repo\n    url: {}\nclusters:", broken.path("repo").display()),

@@ -362,23 +362,15 @@ fn an_app_in_many_namespaces_is_read_with_one_list_per_type() {
     }
     // A namespace the app does not touch: listed along, but not kept.
     server.seed("apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: other\n  labels: {app.kubernetes.io/instance: teams}\n");
-    let mut writer =
-        plumbline::source::writer::RepoWriter::init(&ws.path("repo"), true).expect("init");
-    writer
-        .commit(
-            "main",
-            &support::commit(
-                "Ana Ruiz",
-                "ana.ruiz@example.com",
-                1_761_000_000,
-                "team settings",
-                files
-                    .iter()
-                    .map(|(p, c)| (p.as_str(), Some(c.clone().into_bytes())))
-                    .collect(),
-            ),
-        )
-        .expect("commit");
+    ws.repo_with(
+        "Ana Ruiz",
+        "ana.ruiz@example.com",
+        "team settings",
+        files
+            .into_iter()
+            .map(|(p, c)| (p, c.into_bytes()))
+            .collect(),
+    );
     server.write_kubeconfig(&ws.path("kube.yaml"), "prod");
     ws.write(
         "plumbline.yaml",

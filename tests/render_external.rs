@@ -123,33 +123,25 @@ fn kustomize_engine_present() -> bool {
 
 fn kustomize_workspace() -> Workspace {
     let ws = Workspace::new();
-    let mut writer =
-        plumbline::source::writer::RepoWriter::init(&ws.path("repo"), true).expect("init");
-    writer
-        .commit(
-            "main",
-            &commit(
-                "Ana Ruiz",
-                "ana.ruiz@example.com",
-                1_761_000_000,
-                "web: base and prod overlay",
-                vec![
-                    (
-                        "apps/web/base/deployment.yaml",
-                        Some(BASE_DEPLOYMENT.as_bytes().to_vec()),
-                    ),
-                    (
-                        "apps/web/base/kustomization.yaml",
-                        Some(BASE_KUSTOMIZATION.as_bytes().to_vec()),
-                    ),
-                    (
-                        "apps/web/overlays/prod/kustomization.yaml",
-                        Some(OVERLAY_KUSTOMIZATION.as_bytes().to_vec()),
-                    ),
-                ],
+    let mut writer = ws.repo_with(
+        "Ana Ruiz",
+        "ana.ruiz@example.com",
+        "web: base and prod overlay",
+        vec![
+            (
+                "apps/web/base/deployment.yaml".into(),
+                BASE_DEPLOYMENT.as_bytes().to_vec(),
             ),
-        )
-        .expect("commit");
+            (
+                "apps/web/base/kustomization.yaml".into(),
+                BASE_KUSTOMIZATION.as_bytes().to_vec(),
+            ),
+            (
+                "apps/web/overlays/prod/kustomization.yaml".into(),
+                OVERLAY_KUSTOMIZATION.as_bytes().to_vec(),
+            ),
+        ],
+    );
     writer
         .commit(
             "main",
@@ -259,29 +251,27 @@ fn kustomize_error_fails_only_that_app() {
 #[test]
 fn helm_chart_is_rendered_with_release_namespace_and_values() {
     let ws = Workspace::new();
-    let mut writer =
-        plumbline::source::writer::RepoWriter::init(&ws.path("repo"), true).expect("init");
-    writer
-        .commit(
-            "main",
-            &commit(
-                "Dee Park",
-                "dee@example.com",
-                1_761_000_000,
-                "redis chart",
-                vec![
-                    (
-                        "charts/redis/Chart.yaml",
-                        Some(b"apiVersion: v2\nname: redis\nversion: 1.0.0\n".to_vec()),
-                    ),
-                    (
-                        "charts/redis/values-prod.yaml",
-                        Some(b"replicas: 2\n".to_vec()),
-                    ),
-                ],
+    ws.repo_with(
+        "Dee Park",
+        "dee@example.com",
+        "redis chart",
+        vec![
+            (
+                "charts/redis/Chart.yaml".into(),
+                b"apiVersion: v2
+name: redis
+version: 1.0.0
+"
+                .to_vec(),
             ),
-        )
-        .expect("commit");
+            (
+                "charts/redis/values-prod.yaml".into(),
+                b"replicas: 2
+"
+                .to_vec(),
+            ),
+        ],
+    );
     // A stub `helm` that checks its arguments and prints what `helm template` would.
     let bin = ws.path("bin");
     std::fs::create_dir_all(&bin).expect("bin");

@@ -14,7 +14,7 @@
 //! - *tracking*: the tracking label and annotation that the GitOps tool adds at apply time are
 //!   expected on the live object, so they are added to (or overwrite) the desired ones.
 
-use super::{defaults, quantity};
+use super::defaults;
 use crate::config::Tracking;
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -197,11 +197,6 @@ fn padding(compact: &str) -> &'static str {
         3 => "=",
         _ => "",
     }
-}
-
-/// Canonical form of a quantity-valued JSON field, used where a rule needs one value.
-pub fn canonical_quantity(value: &Value) -> Option<String> {
-    quantity::canonical_json(value)
 }
 
 #[cfg(test)]

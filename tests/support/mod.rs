@@ -31,6 +31,26 @@ impl Workspace {
         std::fs::write(path, content).expect("write");
     }
 
+    /// A bare repository at `repo` with one commit on `main` holding `files`.
+    pub fn repo_with(
+        &self,
+        author: &str,
+        email: &str,
+        message: &str,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> RepoWriter {
+        let mut writer = RepoWriter::init(&self.path("repo"), true).expect("init repo");
+        let spec = CommitSpec {
+            author_name: author.into(),
+            author_email: email.into(),
+            time: 1_761_000_000,
+            message: message.into(),
+            changes: files.into_iter().map(|(p, c)| (p, Some(c))).collect(),
+        };
+        writer.commit("main", &spec).expect("commit");
+        writer
+    }
+
     /// Copies a fixture directory into the workspace.
     pub fn copy_fixture(&self, fixture: &str, to: &str) {
         copy_dir(&Path::new(FIXTURES).join(fixture), &self.path(to));
