@@ -65,6 +65,50 @@ pub struct Config {
     pub appliers: Vec<String>,
     /// How hard plumbline may press on each API server.
     pub live: LiveConfig,
+    /// External render engines and the render cache.
+    pub renderers: RenderersConfig,
+}
+
+/// External render engines and the render cache (`renderers:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderersConfig {
+    /// The `helm` program: a path (relative to the configuration) or a name looked up on
+    /// `PATH`.
+    pub helm: String,
+    /// The `kustomize` program for what the native engine does not support; `None` looks
+    /// for `kustomize`, then `kubectl`, on `PATH`.
+    pub kustomize: Option<String>,
+    /// External renders running at once: each can take hundreds of MB.
+    pub processes: usize,
+    /// Seconds after which an external render is stuck, not slow.
+    pub timeout_seconds: u64,
+    pub cache: RenderCacheConfig,
+}
+
+/// Limits of the render cache (`renderers.cache`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderCacheConfig {
+    pub enabled: bool,
+    /// Entries unused for this many days are dropped.
+    pub max_age_days: u64,
+    /// Least recently used entries are dropped beyond this size.
+    pub max_size_mb: u64,
+}
+
+impl Default for RenderersConfig {
+    fn default() -> Self {
+        RenderersConfig {
+            helm: "helm".into(),
+            kustomize: None,
+            processes: 2,
+            timeout_seconds: 300,
+            cache: RenderCacheConfig {
+                enabled: true,
+                max_age_days: 30,
+                max_size_mb: 512,
+            },
+        }
+    }
 }
 
 /// Limits for reading clusters through the Kubernetes API (`live:`).
@@ -973,6 +1017,7 @@ const TOP_KEYS: &[&str] = &[
     "waivers",
     "appliers",
     "live",
+    "renderers",
 ];
 const SOURCE_KEYS: &[&str] = &["name", "url", "revision"];
 const CLUSTER_KEYS: &[&str] = &["name", "kubeconfig", "context", "snapshot", "labels"];
@@ -1332,6 +1377,7 @@ impl<'a> Checker<'a> {
         let notify = self.notify(&obj);
         let waivers = self.waivers(&obj);
         let live = self.live(&obj);
+        let renderers = self.renderers(&obj);
         let appliers = match obj.get("appliers") {
             Some(f) => self.string_list(&f),
             None => DEFAULT_APPLIERS.iter().map(|s| s.to_string()).collect(),
@@ -1355,6 +1401,47 @@ impl<'a> Checker<'a> {
             waivers,
             appliers,
             live,
+            renderers,
+        }
+    }
+
+    fn renderers(&mut self, top: &Obj) -> RenderersConfig {
+        let mut renderers = RenderersConfig::default();
+        let Some(f) = top.get("renderers") else {
+            return renderers;
+        };
+        let keys = ["helm", "kustomize", "processes", "timeout_seconds", "cache"];
+        let Some(obj) = self.object(&f, &keys) else {
+            return renderers;
+        };
+        if let Some(helm) = obj.get("helm").and_then(|f| self.program(&f)) {
+            renderers.helm = helm;
+        }
+        renderers.kustomize = obj.get("kustomize").and_then(|f| self.program(&f));
+        renderers.processes = self.positive(&obj, "processes", renderers.processes);
+        renderers.timeout_seconds =
+            self.positive(&obj, "timeout_seconds", renderers.timeout_seconds);
+        if let Some(f) = obj.get("cache") {
+            let keys = ["enabled", "max_age_days", "max_size_mb"];
+            if let Some(cache) = self.object(&f, &keys) {
+                let limits = &mut renderers.cache;
+                limits.enabled = self.boolean(&cache, "enabled", limits.enabled);
+                limits.max_age_days = self.positive(&cache, "max_age_days", limits.max_age_days);
+                limits.max_size_mb = self.positive(&cache, "max_size_mb", limits.max_size_mb);
+            }
+        }
+        renderers
+    }
+
+    /// A program: a bare name stays a name to look up on `PATH`, anything with a `/` is a
+    /// path relative to the configuration file.
+    fn program(&mut self, f: &Field) -> Option<String> {
+        let value = self.nonempty_string(f)?;
+        if value.contains('/') {
+            self.resolve(f, &value)
+                .map(|p| p.to_string_lossy().into_owned())
+        } else {
+            Some(value)
         }
     }
 
@@ -2480,7 +2567,7 @@ tracking: 3
         assert_eq!(
             problems("a: 1\n---\nb: 2\n"),
             vec![
-                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers, appliers, live)",
+                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers, appliers, live, renderers)",
                 "plumbline.yaml:2: expected a single YAML document; later documents are ignored",
             ]
         );

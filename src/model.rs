@@ -342,6 +342,12 @@ pub struct Summary {
     pub ignored: usize,
     pub errors: usize,
     pub policy_violations: usize,
+    /// Apps whose render came from the render cache.
+    #[serde(default)]
+    pub render_cache_hits: usize,
+    /// Apps rendered afresh (Git content new to the cache, or the cache off).
+    #[serde(default)]
+    pub render_cache_misses: usize,
 }
 
 impl Summary {
@@ -370,6 +376,15 @@ pub struct PolicyResult {
     pub state: String,
     pub message: String,
     pub waived: bool,
+}
+
+/// What a cluster serves, as Helm's `--kube-version` and `--api-versions` want it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `gitVersion` of the API server, e.g. `v1.33.1`.
+    pub kube_version: Option<String>,
+    /// Every served `group/version` and `group/version/Kind` (`v1`, `v1/Service` for core).
+    pub api_versions: Vec<String>,
 }
 
 /// A commit of the audit trail with the apps whose files it touched.

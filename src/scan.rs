@@ -7,11 +7,13 @@ use crate::config::{AppConfig, ClusterAccess, Config, HelmConfig, IgnoreRule, Re
 use crate::diff::{self, ignore::CompiledRule};
 use crate::live::kube::Limits;
 use crate::live::{ClusterError, Connection, LiveState, ReadPlan};
+use crate::model::Capabilities;
 use crate::model::{
     ClusterResult, CommitRef, Finding, ScanError, ScanResult, SourceResult, Stage, Status, Summary,
     TrailCommit,
 };
 use crate::notify;
+use crate::render::cache::{CacheStats, RenderCache};
 use crate::render::{self, Rendered, Tree};
 use crate::source::{history, Mirror, RepoFile};
 use crate::store::{AppRecord, NotificationRecord, ScanRecord, Store, StoreError};
@@ -88,6 +90,12 @@ impl Tree for FetchedSource {
     fn read_dir(&self, path: &str) -> Result<Vec<RepoFile>, String> {
         self.mirror
             .read_dir(&self.commit, path)
+            .map_err(|e| e.to_string())
+    }
+
+    fn object_id(&self, path: &str) -> Result<Option<String>, String> {
+        self.mirror
+            .tree_id(&self.commit, path)
             .map_err(|e| e.to_string())
     }
 
@@ -335,14 +343,16 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
 
     // Render every app against what its cluster says of kinds (scopes, served kinds).
     progress.message("rendering");
+    let renderer = Renderer::new(config, &connections);
     let rendered: Vec<Option<Result<Rendered, String>>> = plan
         .par_iter()
         .map(|app| {
             let source = sources.get(&app.source)?;
             let connection = connections.get(&app.cluster)?;
-            Some(render_app(app, source, connection.scopes()))
+            Some(renderer.render_app(app, source, connection.scopes()))
         })
         .collect();
+    let render_stats = renderer.finish();
 
     // Read from each cluster what its rendered apps need, clusters in parallel.
     progress.message("reading clusters");
@@ -488,6 +498,8 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         summary.count(finding.status);
     }
     summary.errors = errors.len();
+    summary.render_cache_hits = render_stats.hits;
+    summary.render_cache_misses = render_stats.misses;
     let mut result = ScanResult {
         scan_id: 0,
         started_at,
@@ -655,20 +667,76 @@ fn compare_app(
     }
 }
 
-/// Renders one app from its source's commit and gives its objects their namespaces.
-fn render_app(
-    app: &PlannedApp,
-    source: &FetchedSource,
-    scopes: &LiveState,
-) -> Result<Rendered, String> {
-    let request = render::Request {
-        app: &app.name,
-        path: &app.path,
-        kind: app.render,
-        namespace: app.namespace.as_deref(),
-        helm: app.helm.as_ref(),
-    };
-    let mut rendered = render::render(source, &request).map_err(|e| e.to_string())?;
+/// Renders apps for one scan: the configured engines, each cluster's capabilities, and the
+/// render cache when it can be opened (without it every app is rendered, nothing is lost).
+struct Renderer<'a> {
+    config: &'a Config,
+    capabilities: HashMap<String, Capabilities>,
+    cache: Option<RenderCache>,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(config: &'a Config, connections: &HashMap<String, Connection>) -> Renderer<'a> {
+        let engines = &config.renderers;
+        render::process::configure(
+            engines.processes,
+            std::time::Duration::from_secs(engines.timeout_seconds),
+        );
+        let capabilities = connections
+            .iter()
+            .filter_map(|(name, c)| Some((name.clone(), c.capabilities()?)))
+            .collect();
+        let cache = if engines.cache.enabled {
+            RenderCache::open(&cache_dir().join("render-cache.sqlite"), &engines.cache)
+                .map_err(|e| tracing::warn!("{e}; rendering every app"))
+                .ok()
+        } else {
+            None
+        };
+        Renderer {
+            config,
+            capabilities,
+            cache,
+        }
+    }
+
+    /// Renders one app from its source's commit and gives its objects their namespaces.
+    fn render_app(
+        &self,
+        app: &PlannedApp,
+        source: &FetchedSource,
+        scopes: &LiveState,
+    ) -> Result<Rendered, String> {
+        let request = render::Request {
+            app: &app.name,
+            path: &app.path,
+            kind: app.render,
+            namespace: app.namespace.as_deref(),
+            helm: app.helm.as_ref(),
+            engines: &self.config.renderers,
+            capabilities: self.capabilities.get(&app.cluster),
+        };
+        let rendered = match &self.cache {
+            Some(cache) => render::render_cached(source, &request, cache),
+            None => render::render(source, &request),
+        };
+        place(app, rendered.map_err(|e| e.to_string())?, scopes)
+    }
+
+    /// Trims the cache to its limits and gives this scan's hits and misses.
+    fn finish(self) -> CacheStats {
+        match self.cache {
+            Some(cache) => {
+                cache.evict();
+                cache.stats()
+            }
+            None => CacheStats::default(),
+        }
+    }
+}
+
+/// Gives rendered objects their namespaces and drops duplicates.
+fn place(app: &PlannedApp, mut rendered: Rendered, scopes: &LiveState) -> Result<Rendered, String> {
     let warnings = render::assign_namespaces(
         &mut rendered.objects,
         app.namespace.as_deref(),
@@ -694,6 +762,7 @@ pub fn render_only(config: &Config, options: &ScanOptions) -> Result<Vec<AppRend
         );
     }
     let empty = LiveState::default();
+    let renderer = Renderer::new(config, &prepared.connections);
     let mut out = Vec::new();
     for app in &prepared.plan {
         let result = match prepared.sources.get(&app.source) {
@@ -702,7 +771,7 @@ pub fn render_only(config: &Config, options: &ScanOptions) -> Result<Vec<AppRend
                     .connections
                     .get(&app.cluster)
                     .map_or(&empty, Connection::scopes);
-                render_app(app, source, scopes).map(|r| r.objects)
+                renderer.render_app(app, source, scopes).map(|r| r.objects)
             }
             None => Err(format!("source {} could not be fetched", app.source)),
         };

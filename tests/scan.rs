@@ -29,7 +29,8 @@ fn first_scan_classifies_every_resource() {
     assert_eq!(
         result["summary"],
         json!({"resources": 9, "in_sync": 3, "modified": 3, "missing": 1, "orphaned": 1,
-               "ignored": 1, "errors": 0, "policy_violations": 0})
+               "ignored": 1, "errors": 0, "policy_violations": 0,
+               "render_cache_hits": 0, "render_cache_misses": 3})
     );
     assert!(result["scan_id"].as_i64().is_some_and(|id| id >= 1));
     // in_sync resources are not listed without --include-in-sync

@@ -134,6 +134,33 @@ impl Connection {
         }
     }
 
+    /// What an API server serves, for renderers that adapt to the cluster (Helm); `None` for
+    /// a snapshot, which cannot say.
+    pub fn capabilities(&self) -> Option<crate::model::Capabilities> {
+        let Connection::Api(cluster, _) = self else {
+            return None;
+        };
+        let kube_version = kube::block_on(cluster.version()).ok().and_then(Result::ok);
+        let mut api_versions: Vec<String> = cluster
+            .served()
+            .flat_map(|served| {
+                let group_version = if served.group.is_empty() {
+                    served.version.clone()
+                } else {
+                    format!("{}/{}", served.group, served.version)
+                };
+                let with_kind = format!("{group_version}/{}", served.kind);
+                [group_version, with_kind]
+            })
+            .collect();
+        api_versions.sort();
+        api_versions.dedup();
+        Some(crate::model::Capabilities {
+            kube_version,
+            api_versions,
+        })
+    }
+
     /// Reads what the plan names (a snapshot has it all already).
     pub fn read(self, plan: &ReadPlan) -> Result<LiveState, ClusterError> {
         match self {

@@ -3,19 +3,24 @@
 //! Renderers read files through [`Tree`], never from a checkout, so that the same code serves
 //! any commit of any source and a render can be keyed by the Git content it read.
 
+pub mod cache;
 pub mod helm;
 pub mod kustomize;
 pub mod plain;
 pub mod process;
 
-use crate::config::{HelmConfig, RenderKind};
-use crate::model::Resource;
+use crate::config::{HelmConfig, RenderKind, RenderersConfig};
+use crate::model::{Capabilities, Resource};
 use crate::source::RepoFile;
+use cache::RenderCache;
 
 /// Read access to one commit of a source.
 pub trait Tree {
     /// Every file below `path` (repository-relative), sorted by path.
     fn read_dir(&self, path: &str) -> Result<Vec<RepoFile>, String>;
+    /// The Git object id of the file or directory at `path`, `None` when there is none: what
+    /// the render cache keys on.
+    fn object_id(&self, path: &str) -> Result<Option<String>, String>;
     /// A directory holding the whole tree of the commit, for renderers that run an external
     /// engine; made once and reused.
     fn checkout(&self) -> Result<std::path::PathBuf, String>;
@@ -29,6 +34,9 @@ pub struct Request<'a> {
     pub kind: RenderKind,
     pub namespace: Option<&'a str>,
     pub helm: Option<&'a HelmConfig>,
+    pub engines: &'a RenderersConfig,
+    /// What the target cluster serves, when known: Helm charts may depend on it.
+    pub capabilities: Option<&'a Capabilities>,
 }
 
 /// The objects of one app, as Git declares them.
@@ -59,17 +67,119 @@ pub enum RenderError {
 
 /// Renders an app with the requested renderer (`auto` picks by the files present).
 pub fn render(tree: &dyn Tree, request: &Request) -> Result<Rendered, RenderError> {
-    let path = request.path;
-    let files = tree.read_dir(path).map_err(RenderError::Read)?;
-    let kind = match request.kind {
-        RenderKind::Auto => detect(path, &files),
-        other => other,
-    };
-    match kind {
-        RenderKind::Plain | RenderKind::Auto => plain::render(&files),
-        RenderKind::Kustomize => kustomize::render(tree, path),
-        RenderKind::Helm => helm::render(tree, path, request.app, request.namespace, request.helm),
+    let kind = resolve_kind(tree, request)?;
+    render_as(tree, request, kind)
+}
+
+/// Renders an app, or takes its render from `cache` when every path that render read has
+/// the same Git content as then.
+pub fn render_cached(
+    tree: &dyn Tree,
+    request: &Request,
+    cache: &RenderCache,
+) -> Result<Rendered, RenderError> {
+    let kind = resolve_kind(tree, request)?;
+    let identity = identity(request, kind);
+    let content_key = |inputs: &[String]| content_key(tree, inputs);
+    if let Some(hit) = cache.lookup(&identity, &content_key) {
+        return Ok(hit);
     }
+    let mut rendered = render_as(tree, request, kind)?;
+    // The app's own directory is always an input: a file added there changes the content.
+    if !rendered.inputs.iter().any(|i| i == request.path) {
+        rendered.inputs.push(request.path.to_string());
+    }
+    if let Some(key) = content_key(&rendered.inputs) {
+        cache.store(&identity, &key, &rendered);
+    }
+    Ok(rendered)
+}
+
+fn render_as(
+    tree: &dyn Tree,
+    request: &Request,
+    kind: RenderKind,
+) -> Result<Rendered, RenderError> {
+    let path = request.path;
+    match kind {
+        RenderKind::Plain | RenderKind::Auto => {
+            let files = tree.read_dir(path).map_err(RenderError::Read)?;
+            plain::render(&files)
+        }
+        RenderKind::Kustomize => kustomize::render(tree, path, request.engines),
+        RenderKind::Helm => helm::render(tree, request),
+    }
+}
+
+/// The renderer `auto` stands for, found from the names at the app path without reading
+/// any file.
+fn resolve_kind(tree: &dyn Tree, request: &Request) -> Result<RenderKind, RenderError> {
+    if request.kind != RenderKind::Auto {
+        return Ok(request.kind);
+    }
+    let exists = |name: &str| -> Result<bool, RenderError> {
+        let path = if request.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", request.path)
+        };
+        tree.object_id(&path)
+            .map(|id| id.is_some())
+            .map_err(RenderError::Read)
+    };
+    for name in kustomize::KUSTOMIZATION_FILES {
+        if exists(name)? {
+            return Ok(RenderKind::Kustomize);
+        }
+    }
+    Ok(if exists("Chart.yaml")? {
+        RenderKind::Helm
+    } else {
+        RenderKind::Plain
+    })
+}
+
+/// What was asked of the renderer, apart from the Git content: changing any of it renders
+/// again.
+fn identity(request: &Request, kind: RenderKind) -> String {
+    let mut parts: Vec<String> = vec![
+        format!("plumbline {}", env!("CARGO_PKG_VERSION")),
+        kind.to_string(),
+        request.path.to_string(),
+    ];
+    match kind {
+        RenderKind::Helm => {
+            parts.push(helm::engine_version(request.engines));
+            parts.push(request.app.to_string());
+            parts.push(request.namespace.unwrap_or_default().to_string());
+            if let Some(helm) = request.helm {
+                parts.push(helm.release.clone().unwrap_or_default());
+                parts.extend(helm.values.iter().cloned());
+                parts.extend(helm.set.iter().map(|(k, v)| format!("{k}={v}")));
+            }
+            if let Some(capabilities) = request.capabilities {
+                parts.push(capabilities.kube_version.clone().unwrap_or_default());
+                parts.extend(capabilities.api_versions.iter().cloned());
+            }
+        }
+        RenderKind::Kustomize => parts.push(kustomize::engine_version(request.engines)),
+        RenderKind::Plain | RenderKind::Auto => {}
+    }
+    cache::digest(parts.iter().map(String::as_str))
+}
+
+/// The Git content of a list of inputs at this commit; `None` when it cannot be known.
+fn content_key(tree: &dyn Tree, inputs: &[String]) -> Option<String> {
+    let mut sorted: Vec<&String> = inputs.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut parts: Vec<String> = Vec::with_capacity(sorted.len() * 2);
+    for input in sorted {
+        let id = tree.object_id(input).ok()?;
+        parts.push(input.clone());
+        parts.push(id.unwrap_or_else(|| "-".into()));
+    }
+    Some(cache::digest(parts.iter().map(String::as_str)))
 }
 
 /// Decodes the YAML an external engine printed into objects; errors name the engine's output.
@@ -95,26 +205,6 @@ fn display_path(path: &str) -> &str {
         "."
     } else {
         path
-    }
-}
-
-/// `auto`: a kustomization file makes it Kustomize, a `Chart.yaml` Helm, anything else plain.
-pub fn detect(path: &str, files: &[RepoFile]) -> RenderKind {
-    let prefix = if path.is_empty() {
-        String::new()
-    } else {
-        format!("{path}/")
-    };
-    let top_level = |name: &str| files.iter().any(|f| f.path == format!("{prefix}{name}"));
-    if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-        .iter()
-        .any(|n| top_level(n))
-    {
-        RenderKind::Kustomize
-    } else if top_level("Chart.yaml") {
-        RenderKind::Helm
-    } else {
-        RenderKind::Plain
     }
 }
 

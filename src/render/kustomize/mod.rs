@@ -2,15 +2,22 @@
 //! (kubectl embeds the same engine) when no standalone binary is installed.
 
 use super::{process, RenderError, Rendered, Tree};
+use crate::config::RenderersConfig;
 use crate::manifest;
 use std::path::PathBuf;
 
-const KUSTOMIZATION_FILES: &[&str] = &["kustomization.yaml", "kustomization.yml", "Kustomization"];
+/// The names a kustomization file may have, in the order kustomize looks for them.
+pub const KUSTOMIZATION_FILES: &[&str] =
+    &["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
-pub fn render(tree: &dyn Tree, path: &str) -> Result<Rendered, RenderError> {
-    let (program, mut args) = engine().ok_or_else(|| {
+pub fn render(
+    tree: &dyn Tree,
+    path: &str,
+    engines: &RenderersConfig,
+) -> Result<Rendered, RenderError> {
+    let (program, mut args) = engine(engines).ok_or_else(|| {
         RenderError::Unsupported(format!(
-            "{}: rendering Kustomize needs `kustomize` or `kubectl` on PATH",
+            "{}: rendering Kustomize needs `kustomize` or `kubectl` on PATH (or renderers.kustomize)",
             super::display_path(path)
         ))
     })?;
@@ -27,12 +34,30 @@ pub fn render(tree: &dyn Tree, path: &str) -> Result<Rendered, RenderError> {
     super::decode_output(&label, &output, inputs(tree, path))
 }
 
-/// The standalone binary when installed, else kubectl's embedded engine.
-fn engine() -> Option<(PathBuf, Vec<String>)> {
+/// The configured engine, else the standalone binary when installed, else kubectl's
+/// embedded engine.
+fn engine(engines: &RenderersConfig) -> Option<(PathBuf, Vec<String>)> {
+    if let Some(configured) = &engines.kustomize {
+        let program = process::locate(configured)?;
+        let is_kubectl = program.file_name().is_some_and(|n| n == "kubectl");
+        let command = if is_kubectl { "kustomize" } else { "build" };
+        return Some((program, vec![command.into()]));
+    }
     if let Some(kustomize) = process::which("kustomize") {
         return Some((kustomize, vec!["build".into()]));
     }
     process::which("kubectl").map(|kubectl| (kubectl, vec!["kustomize".into()]))
+}
+
+/// The external engine's version, part of the render cache identity.
+pub fn engine_version(engines: &RenderersConfig) -> String {
+    match engine(engines) {
+        Some((program, command)) if command[0] == "kustomize" => {
+            process::version(&program, &["version", "--client"])
+        }
+        Some((program, _)) => process::version(&program, &["version"]),
+        None => "no kustomize engine".into(),
+    }
 }
 
 /// The directories an overlay reads: its own and, recursively, the local `resources`,
