@@ -99,6 +99,12 @@ impl Tree for FetchedSource {
             .map_err(|e| e.to_string())
     }
 
+    fn entry(&self, path: &str) -> Result<Option<crate::source::PathEntry>, String> {
+        self.mirror
+            .entry(&self.commit, path)
+            .map_err(|e| e.to_string())
+    }
+
     fn checkout(&self) -> Result<PathBuf, String> {
         self.checkout
             .get_or_init(|| write_checkout(&self.name, &self.mirror, &self.commit))

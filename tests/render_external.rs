@@ -1,5 +1,6 @@
-//! Kustomize overlays and Helm charts rendered by their real engines (kubectl's embedded
-//! Kustomize; a stub `helm` that checks its arguments), through the real binary.
+//! Kustomize overlays (the native engine, and the real one for what it does not support) and
+//! Helm charts (a stub `helm` that checks its arguments, and the real `helm` when installed),
+//! through the real binary.
 
 mod support;
 
@@ -116,11 +117,6 @@ status:
   updatedReplicas: 3
 "#;
 
-fn kustomize_engine_present() -> bool {
-    plumbline::render::process::which("kustomize").is_some()
-        || plumbline::render::process::which("kubectl").is_some()
-}
-
 fn kustomize_workspace() -> Workspace {
     let ws = Workspace::new();
     let mut writer = ws.repo_with(
@@ -166,11 +162,7 @@ fn kustomize_workspace() -> Workspace {
 }
 
 #[test]
-fn kustomize_overlay_is_rendered_by_the_real_engine() {
-    if !kustomize_engine_present() {
-        eprintln!("SKIPPED: neither `kustomize` nor `kubectl` is on PATH");
-        return;
-    }
+fn kustomize_overlay_is_rendered_natively() {
     let ws = kustomize_workspace();
     let (code, result) = ws.scan_json(&["--include-in-sync"]);
     assert_eq!(code, 0, "{result:#}");
@@ -215,10 +207,6 @@ fn kustomize_overlay_is_rendered_by_the_real_engine() {
 
 #[test]
 fn kustomize_error_fails_only_that_app() {
-    if !kustomize_engine_present() {
-        eprintln!("SKIPPED: neither `kustomize` nor `kubectl` is on PATH");
-        return;
-    }
     let ws = kustomize_workspace();
     let mut writer = plumbline::source::writer::RepoWriter::open(&ws.path("repo")).expect("open");
     writer
@@ -246,6 +234,112 @@ fn kustomize_error_fails_only_that_app() {
         "{message}"
     );
     assert!(message.contains("missing-base"), "{message}");
+}
+
+/// Adds an overlay using `replacements` (not built natively) as a second app.
+fn with_replacements_app(ws: &Workspace, extra_config: &str) {
+    let mut writer = plumbline::source::writer::RepoWriter::open(&ws.path("repo")).expect("open");
+    writer
+        .commit(
+            "main",
+            &commit(
+                "Chen Wei",
+                "chen.wei@example.com",
+                1_761_200_000,
+                "platform: copy the image tag into a ConfigMap",
+                vec![
+                    (
+                        "apps/platform/kustomization.yaml",
+                        Some(
+                            b"resources: [settings.yaml]
+replacements:
+  - source: {kind: ConfigMap, name: settings, fieldPath: data.tier}
+    targets:
+      - select: {kind: ConfigMap, name: settings}
+        fieldPaths: [data.copy]
+"
+                            .to_vec(),
+                        ),
+                    ),
+                    (
+                        "apps/platform/settings.yaml",
+                        Some(
+                            b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: platform\ndata:\n  tier: gold\n  copy: none\n"
+                                .to_vec(),
+                        ),
+                    ),
+                ],
+            ),
+        )
+        .expect("commit");
+    ws.write(
+        "plumbline.yaml",
+        &format!("sources: [{{name: gitops, url: repo}}]\nclusters: [{{name: prod, snapshot: live}}]\napps:\n  - {{name: web, source: gitops, path: apps/web/overlays/prod, cluster: prod}}\n  - {{name: platform, source: gitops, path: apps/platform, cluster: prod}}\n{extra_config}"),
+    );
+}
+
+fn scan_with_path(ws: &Workspace, path: &str) -> (i32, serde_json::Value) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_plumbline"))
+        .args(["scan", "--format", "json"])
+        .current_dir(ws.dir.path())
+        .env("PLUMBLINE_CACHE", ws.path("cache"))
+        .env("PATH", path)
+        .output()
+        .expect("run");
+    let result = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), result)
+}
+
+#[test]
+fn unsupported_kustomize_feature_without_an_engine_fails_that_app_naming_it() {
+    let ws = kustomize_workspace();
+    with_replacements_app(&ws, "");
+    let empty = ws.path("no-tools");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let (code, result) = scan_with_path(&ws, &empty.to_string_lossy());
+    assert_eq!(code, 3, "{result:#}");
+    assert_eq!(
+        result["errors"],
+        json!([{"cluster": "prod", "app": "platform", "stage": "render",
+                "message": "unsupported kustomize feature: replacements in apps/platform/kustomization.yaml (install kustomize or set renderers.kustomize to build it)"}])
+    );
+    let deployment = finding(&result, "ConfigMap", "settings");
+    assert!(
+        deployment.is_none(),
+        "nothing of the failed app is compared"
+    );
+    assert!(
+        result["summary"]["resources"].as_u64() > Some(0),
+        "the other app is scanned: {result:#}"
+    );
+}
+
+#[test]
+fn unsupported_kustomize_feature_is_built_by_the_configured_engine() {
+    let Some(kubectl) = plumbline::render::process::which("kubectl") else {
+        eprintln!("SKIPPED: `kubectl` (the real kustomize engine) is not on PATH");
+        return;
+    };
+    let ws = kustomize_workspace();
+    with_replacements_app(
+        &ws,
+        &format!("renderers: {{kustomize: {}}}\n", kubectl.display()),
+    );
+    let empty = ws.path("no-tools");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let (code, result) = scan_with_path(&ws, &empty.to_string_lossy());
+    assert_eq!(result["errors"], json!([]), "{result:#}");
+    assert_eq!(code, 0);
+    let settings = finding(&result, "ConfigMap", "settings").expect("settings");
+    assert_eq!(settings["status"], "missing");
+    let render = ws.run(&["render", "platform", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&render.stdout).expect("render json");
+    assert_eq!(list["items"][0]["data"]["copy"], "gold", "{list:#}");
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub trait Tree {
     /// The Git object id of the file or directory at `path`, `None` when there is none: what
     /// the render cache keys on.
     fn object_id(&self, path: &str) -> Result<Option<String>, String>;
+    /// What `path` holds: a file, a symbolic link (not followed) or a directory's names.
+    fn entry(&self, path: &str) -> Result<Option<crate::source::PathEntry>, String>;
     /// A directory holding the whole tree of the commit, for renderers that run an external
     /// engine; made once and reused.
     fn checkout(&self) -> Result<std::path::PathBuf, String>;
@@ -63,6 +65,9 @@ pub enum RenderError {
     },
     #[error("{0}")]
     Unsupported(String),
+    /// A build that failed for a reason its engine named (file and cause in the message).
+    #[error("{0}")]
+    Build(String),
 }
 
 /// Renders an app with the requested renderer (`auto` picks by the files present).

@@ -85,6 +85,16 @@ pub struct RepoFile {
     pub is_symlink: bool,
 }
 
+/// What a path of a commit holds, for readers that walk a tree themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathEntry {
+    File(Vec<u8>),
+    /// A symbolic link, not followed: its target as written.
+    Link(String),
+    /// A directory with the names of its entries, sorted (submodules left out).
+    Dir(Vec<String>),
+}
+
 /// A bare mirror of one source in the cache directory.
 ///
 /// Holds a thread-safe handle so a `Mirror` can be shared between render threads; each call
@@ -360,6 +370,37 @@ impl Mirror {
             )),
             _ => Ok(None),
         }
+    }
+
+    /// What `path` holds in `commit`, `None` when nothing (or a submodule) is there.
+    pub fn entry(&self, commit: &str, path: &str) -> Result<Option<PathEntry>, SourceError> {
+        let repo = self.local();
+        let path = normalize_path(path);
+        let Some(entry) = self.entry_at(&repo, commit, &path)? else {
+            return Ok(None);
+        };
+        Ok(match entry.kind {
+            EntryKind::Tree => {
+                let mut names: Vec<String> = self
+                    .entries(&repo, entry.id)?
+                    .into_iter()
+                    .filter(|e| e.kind != EntryKind::Commit)
+                    .map(|e| e.name.to_string())
+                    .collect();
+                names.sort();
+                Some(PathEntry::Dir(names))
+            }
+            EntryKind::Commit => None,
+            EntryKind::Link => {
+                let blob = self.read_blob(&repo, entry.id, path, entry.kind)?;
+                Some(PathEntry::Link(
+                    String::from_utf8_lossy(&blob.data).into_owned(),
+                ))
+            }
+            kind => Some(PathEntry::File(
+                self.read_blob(&repo, entry.id, path, kind)?.data,
+            )),
+        })
     }
 
     /// The id of the tree or blob at `path`: equal ids mean equal content, which lets the

@@ -8,4 +8,4 @@ pub mod git;
 pub mod history;
 pub mod writer;
 
-pub use git::{Mirror, RepoFile, SourceError};
+pub use git::{Mirror, PathEntry, RepoFile, SourceError};

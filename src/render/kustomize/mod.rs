@@ -1,26 +1,72 @@
-//! Kustomize overlays, rendered by the real engine: `kustomize build`, or `kubectl kustomize`
-//! (kubectl embeds the same engine) when no standalone binary is installed.
+//! Kustomize overlays. The native engine ([`native`]) builds what it supports exactly as
+//! kustomize v5 does, with no process and no binary to install. For anything else
+//! (`helmCharts`, `replacements`, KRM plugins …) it refuses, and the configured or installed
+//! real engine (`kustomize build`, or `kubectl kustomize`, which embeds the same engine)
+//! builds the overlay instead. Without one the app fails naming the feature and the file:
+//! never a silently different result.
+
+pub mod native;
 
 use super::{process, RenderError, Rendered, Tree};
 use crate::config::RenderersConfig;
 use crate::manifest;
+use crate::model::Resource;
+use crate::source::PathEntry;
 use std::path::PathBuf;
 
 /// The names a kustomization file may have, in the order kustomize looks for them.
 pub const KUSTOMIZATION_FILES: &[&str] =
     &["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
+/// Symbolic links followed in a row before giving up (a loop).
+const MAX_LINKS: usize = 8;
+
 pub fn render(
     tree: &dyn Tree,
     path: &str,
     engines: &RenderersConfig,
 ) -> Result<Rendered, RenderError> {
-    let (program, mut args) = engine(engines).ok_or_else(|| {
-        RenderError::Unsupported(format!(
-            "{}: rendering Kustomize needs `kustomize` or `kubectl` on PATH (or renderers.kustomize)",
-            super::display_path(path)
-        ))
-    })?;
+    match native::build(&TreeFiles { tree }, path) {
+        Ok(output) => from_native(path, output),
+        Err(native::Error::Unsupported { field, file }) => match engine(engines) {
+            Some(engine) => {
+                let mut rendered = external(tree, path, engine)?;
+                rendered.warnings.push(format!(
+                    "{file}: {field} is built by the external kustomize engine"
+                ));
+                Ok(rendered)
+            }
+            None => Err(RenderError::Unsupported(format!(
+                "unsupported kustomize feature: {field} in {file} (install kustomize or set renderers.kustomize to build it)"
+            ))),
+        },
+        Err(e) => Err(RenderError::Build(e.to_string())),
+    }
+}
+
+fn from_native(path: &str, output: native::Output) -> Result<Rendered, RenderError> {
+    let mut rendered = Rendered {
+        inputs: output.inputs,
+        ..Rendered::default()
+    };
+    for object in output.objects {
+        let resource = Resource::from_value(object).map_err(|message| {
+            RenderError::Build(format!(
+                "{} (kustomize output): {message}",
+                super::display_path(path)
+            ))
+        })?;
+        rendered.objects.push(resource);
+    }
+    Ok(rendered)
+}
+
+/// Builds with the real engine on a checkout of the commit.
+fn external(
+    tree: &dyn Tree,
+    path: &str,
+    (program, mut args): (PathBuf, Vec<String>),
+) -> Result<Rendered, RenderError> {
     let checkout = tree.checkout().map_err(RenderError::Read)?;
     let dir = checkout.join(path);
     args.push(dir.to_string_lossy().into_owned());
@@ -32,6 +78,52 @@ pub fn render(
         })?;
     let label = format!("{} (kustomize output)", super::display_path(path));
     super::decode_output(&label, &output, inputs(tree, path))
+}
+
+/// The native engine's view of a commit: symbolic links are followed while they stay in
+/// the repository; one pointing out is refused, naming it.
+struct TreeFiles<'a> {
+    tree: &'a dyn Tree,
+}
+
+impl TreeFiles<'_> {
+    fn follow(&self, path: &str) -> Result<Option<PathEntry>, String> {
+        let mut current = path.to_string();
+        for _ in 0..MAX_LINKS {
+            match self.tree.entry(&current)? {
+                Some(PathEntry::Link(target)) => {
+                    let parent = current.rsplit_once('/').map_or("", |(dir, _)| dir);
+                    current = normalize(&join(parent, &target))
+                        .filter(|_| !target.starts_with('/'))
+                        .ok_or_else(|| {
+                            format!("outside the repository: {current} links to {target}")
+                        })?;
+                }
+                other => return Ok(other),
+            }
+        }
+        Err(format!("{path}: too many levels of symbolic links"))
+    }
+}
+
+impl native::Files for TreeFiles<'_> {
+    fn read(&self, path: &str) -> Result<Option<Vec<u8>>, String> {
+        match self.follow(path)? {
+            Some(PathEntry::File(data)) => Ok(Some(data)),
+            _ => Ok(None),
+        }
+    }
+
+    fn is_dir(&self, path: &str) -> bool {
+        matches!(self.follow(path), Ok(Some(PathEntry::Dir(_))))
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<String>, String> {
+        match self.follow(path)? {
+            Some(PathEntry::Dir(names)) => Ok(names),
+            _ => Err(format!("{path}: not a directory")),
+        }
+    }
 }
 
 /// The configured engine, else the standalone binary when installed, else kubectl's
