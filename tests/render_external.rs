@@ -2,8 +2,11 @@
 //! Helm charts (a stub `helm` that checks its arguments, and the real `helm` when installed),
 //! through the real binary.
 
+#[path = "support/apiserver/mod.rs"]
+mod apiserver;
 mod support;
 
+use apiserver::ApiServer;
 use serde_json::json;
 use support::{commit, finding, Workspace};
 
@@ -421,4 +424,129 @@ YAML
         cm["changes"],
         json!([{"path": "/data/maxmemory", "desired": "256mb", "live": "512mb"}])
     );
+}
+
+/// Writes an executable script into the workspace.
+fn executable(ws: &Workspace, relative: &str, script: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    ws.write(relative, script);
+    let path = ws.path(relative);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[test]
+fn helm_gets_the_version_and_api_versions_of_the_target_cluster() {
+    let server = ApiServer::builder()
+        .version("1.31.4")
+        .crd(
+            "monitoring.coreos.com",
+            "v1",
+            "ServiceMonitor",
+            "servicemonitors",
+            true,
+        )
+        .start();
+    let ws = Workspace::new();
+    ws.repo_with(
+        "Dee Park",
+        "dee@example.com",
+        "metrics chart",
+        vec![(
+            "charts/metrics/Chart.yaml".into(),
+            b"apiVersion: v2\nname: metrics\nversion: 1.0.0\n".to_vec(),
+        )],
+    );
+    // The configured program (not on PATH) records its arguments and prints a manifest.
+    let record = ws.path("helm-args.txt");
+    executable(
+        &ws,
+        "tools/helm-3",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = template ] || exit 0\nfor a in \"$@\"; do echo \"$a\"; done > {}\nprintf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata:\\n  name: metrics\\ndata:\\n  port: \"9090\"\\n'\n",
+            record.display()
+        ),
+    );
+    server.write_kubeconfig(&ws.path("kube.yaml"), "prod");
+    ws.write(
+        "plumbline.yaml",
+        "sources: [{name: charts, url: repo}]\nclusters: [{name: prod, kubeconfig: kube.yaml}]\napps:\n  - {name: metrics, source: charts, path: charts/metrics, cluster: prod, namespace: monitoring}\nrenderers: {helm: tools/helm-3}\n",
+    );
+    let (code, result) = ws.scan_json(&[]);
+    assert_eq!(result["errors"], json!([]), "{result:#}");
+    assert_eq!(code, 0);
+    assert_eq!(
+        finding(&result, "ConfigMap", "metrics").expect("configmap")["status"],
+        "missing"
+    );
+    let args = std::fs::read_to_string(&record).expect("helm was run");
+    let args: Vec<&str> = args.lines().collect();
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| *a == flag)
+            .and_then(|i| args.get(i + 1).copied())
+            .unwrap_or_else(|| panic!("{flag} missing from {args:?}"))
+    };
+    assert_eq!(after("--kube-version"), "v1.31.4");
+    let api_versions: Vec<&str> = after("--api-versions").split(',').collect();
+    for expected in [
+        "v1",
+        "v1/ConfigMap",
+        "apps/v1/Deployment",
+        "monitoring.coreos.com/v1",
+        "monitoring.coreos.com/v1/ServiceMonitor",
+    ] {
+        assert!(
+            api_versions.contains(&expected),
+            "{expected} in {api_versions:?}"
+        );
+    }
+}
+
+#[test]
+fn a_real_helm_renders_a_chart_with_its_templates() {
+    let Some(helm) = plumbline::render::process::which("helm") else {
+        eprintln!("SKIPPED: `helm` is not on PATH; the stub tests cover the arguments");
+        return;
+    };
+    let ws = Workspace::new();
+    ws.repo_with(
+        "Dee Park",
+        "dee@example.com",
+        "redis chart",
+        vec![
+            (
+                "charts/redis/Chart.yaml".into(),
+                b"apiVersion: v2\nname: redis\nversion: 1.0.0\n".to_vec(),
+            ),
+            (
+                "charts/redis/values.yaml".into(),
+                b"maxmemory: 128mb\n".to_vec(),
+            ),
+            (
+                "charts/redis/values-prod.yaml".into(),
+                b"maxmemory: 256mb\n".to_vec(),
+            ),
+            (
+                "charts/redis/templates/configmap.yaml".into(),
+                b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-redis\n  namespace: {{ .Release.Namespace }}\ndata:\n  maxmemory: {{ .Values.maxmemory | quote }}\n".to_vec(),
+            ),
+        ],
+    );
+    ws.write("live/.keep", "");
+    ws.write(
+        "plumbline.yaml",
+        &format!("sources: [{{name: charts, url: repo}}]\nclusters: [{{name: prod, snapshot: live}}]\napps:\n  - name: cache\n    source: charts\n    path: charts/redis\n    cluster: prod\n    namespace: data\n    helm: {{values: [values-prod.yaml]}}\nrenderers: {{helm: {}}}\n", helm.display()),
+    );
+    let render = ws.run(&["render", "cache", "--format", "json"]);
+    assert_eq!(
+        render.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&render.stdout).expect("render json");
+    assert_eq!(list["items"][0]["metadata"]["name"], "cache-redis");
+    assert_eq!(list["items"][0]["metadata"]["namespace"], "data");
+    assert_eq!(list["items"][0]["data"]["maxmemory"], "256mb");
 }
