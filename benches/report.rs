@@ -76,6 +76,8 @@ fn main() {
         policy_results: Vec::new(),
         errors: Vec::new(),
         commits: Vec::new(),
+        expired_waivers: Vec::new(),
+        policies: Vec::new(),
     };
     for round in 1..=3 {
         let started = Instant::now();

@@ -67,6 +67,8 @@ pub struct Config {
     pub live: LiveConfig,
     /// External render engines and the render cache.
     pub renderers: RenderersConfig,
+    /// How long drift may stay open before the change-management policy flags it.
+    pub drift_sla: std::time::Duration,
 }
 
 /// External render engines and the render cache (`renderers:`).
@@ -393,6 +395,29 @@ pub struct Waiver {
     pub approved_by: String,
     /// Last day on which the waiver applies.
     pub expires: Option<chrono::NaiveDate>,
+}
+
+/// A duration as people write it: whole numbers with `d`, `h`, `m` or `s`, e.g. `1h30m`.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut seconds: u64 = 0;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+        let value: u64 = number.parse().ok()?;
+        seconds = seconds.checked_add(value.checked_mul(unit)?)?;
+        number.clear();
+    }
+    (number.is_empty() && !text.trim().is_empty()).then(|| std::time::Duration::from_secs(seconds))
 }
 
 /// One configuration problem, located as precisely as the YAML allows.
@@ -1018,6 +1043,7 @@ const TOP_KEYS: &[&str] = &[
     "appliers",
     "live",
     "renderers",
+    "drift_sla",
 ];
 const SOURCE_KEYS: &[&str] = &["name", "url", "revision"];
 const CLUSTER_KEYS: &[&str] = &["name", "kubeconfig", "context", "snapshot", "labels"];
@@ -1378,6 +1404,7 @@ impl<'a> Checker<'a> {
         let waivers = self.waivers(&obj);
         let live = self.live(&obj);
         let renderers = self.renderers(&obj);
+        let drift_sla = self.drift_sla(&obj);
         let appliers = match obj.get("appliers") {
             Some(f) => self.string_list(&f),
             None => DEFAULT_APPLIERS.iter().map(|s| s.to_string()).collect(),
@@ -1402,6 +1429,28 @@ impl<'a> Checker<'a> {
             appliers,
             live,
             renderers,
+            drift_sla,
+        }
+    }
+
+    fn drift_sla(&mut self, top: &Obj) -> std::time::Duration {
+        let default = std::time::Duration::from_secs(24 * 3600);
+        let Some(f) = top.get("drift_sla") else {
+            return default;
+        };
+        let Some(text) = self.string(&f) else {
+            return default;
+        };
+        match parse_duration(&text) {
+            Some(duration) => duration,
+            None => {
+                self.report(
+                    f.line,
+                    &f.path,
+                    format!("invalid duration \"{text}\" (e.g. 24h, 90m, 2d, 1h30m)"),
+                );
+                default
+            }
         }
     }
 
@@ -2269,6 +2318,21 @@ clusters:
     }
 
     #[test]
+    fn durations_read_as_written() {
+        let hours = |h: u64| Some(std::time::Duration::from_secs(h * 3600));
+        assert_eq!(parse_duration("24h"), hours(24));
+        assert_eq!(parse_duration("2d"), hours(48));
+        assert_eq!(
+            parse_duration("1h30m"),
+            Some(std::time::Duration::from_secs(5400))
+        );
+        assert_eq!(parse_duration("0s"), Some(std::time::Duration::ZERO));
+        assert_eq!(parse_duration("24"), None);
+        assert_eq!(parse_duration("1w"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
     fn contract_example_parses() {
         let c = ok(EXAMPLE);
         let base = Path::new("/etc/plumbline");
@@ -2567,7 +2631,7 @@ tracking: 3
         assert_eq!(
             problems("a: 1\n---\nb: 2\n"),
             vec![
-                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers, appliers, live, renderers)",
+                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers, appliers, live, renderers, drift_sla)",
                 "plumbline.yaml:2: expected a single YAML document; later documents are ignored",
             ]
         );

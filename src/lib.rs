@@ -12,6 +12,7 @@ pub mod live;
 pub mod manifest;
 pub mod model;
 pub mod notify;
+pub mod policy;
 pub mod render;
 pub mod report;
 pub mod scan;

@@ -412,4 +412,49 @@ pub struct ScanResult {
     /// touched the files of a scanned app.
     #[serde(default)]
     pub commits: Vec<TrailCommit>,
+    /// Configured waivers past their `expires` date: they no longer apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expired_waivers: Vec<ExpiredWaiverNote>,
+    /// The policies the scan evaluated, with their crosswalks: what the report's controls
+    /// section is built from. Kept in the database, not printed with the scan.
+    #[serde(skip)]
+    pub policies: Vec<PolicyRule>,
+}
+
+/// A policy as a scan evaluated it: its crosswalk to external controls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyRule {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub pack: String,
+    /// `{soc2: [..], cis: [{benchmark, version, id}], kubescape: [..], polaris: [..], nsa: [..]}`.
+    pub controls: serde_json::Value,
+}
+
+impl PolicyRule {
+    /// The SOC 2 criteria the policy evidences.
+    pub fn soc2(&self) -> Vec<&str> {
+        self.controls["soc2"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str())
+            .collect()
+    }
+}
+
+/// A configured waiver that expired: reported so that someone renews or drops it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpiredWaiverNote {
+    pub policy: String,
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub reason: String,
+    pub approved_by: String,
+    /// `YYYY-MM-DD`.
+    pub expires: String,
+    /// Violations of this scan it would still have covered.
+    pub would_cover: usize,
 }

@@ -7,12 +7,13 @@ use crate::config::{AppConfig, ClusterAccess, Config, HelmConfig, IgnoreRule, Re
 use crate::diff::{self, ignore::CompiledRule};
 use crate::live::kube::Limits;
 use crate::live::{ClusterError, Connection, LiveState, ReadPlan};
-use crate::model::Capabilities;
+use crate::model::{Capabilities, ResourceKey};
 use crate::model::{
     ClusterResult, CommitRef, Finding, ScanError, ScanResult, SourceResult, Stage, Status, Summary,
     TrailCommit,
 };
 use crate::notify;
+use crate::policy::{self, PolicySet};
 use crate::render::cache::{CacheStats, RenderCache};
 use crate::render::{self, Rendered, Tree};
 use crate::source::{history, Mirror, RepoFile};
@@ -337,6 +338,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         None
     };
     let progress = Progress::new(options.progress);
+    let policies = load_policies(config)?;
     let Prepared {
         sources,
         source_results,
@@ -436,6 +438,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     let mut findings: Vec<Finding> = Vec::new();
     let mut app_records = Vec::new();
     let mut inputs_by_source: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
+    let mut desired_by_app: Vec<Option<Rendered>> = Vec::with_capacity(plan.len());
     for (app, outcome) in plan.iter().zip(per_app) {
         errors.extend(outcome.errors);
         if let Some(rendered) = &outcome.rendered {
@@ -456,6 +459,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             objects: outcome.rendered.as_ref().map_or(0, |r| r.objects.len()),
         });
         findings.extend(outcome.findings);
+        desired_by_app.push(outcome.rendered);
     }
 
     // Audit trail and last commits, one history walk per source.
@@ -499,10 +503,36 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             &b.name,
         ))
     });
+    // Policies on desired and live state, one cluster at a time.
+    let mut policy_results = Vec::new();
+    let mut expired_waivers = Vec::new();
+    let mut policy_rules = Vec::new();
+    if let Some(set) = &policies {
+        progress.message("checking policies");
+        let evaluations = check_policies(
+            set,
+            config,
+            &plan,
+            &desired_by_app,
+            &clusters,
+            &cluster_names,
+            &findings,
+            store.as_ref(),
+        )?;
+        policy_results = evaluations
+            .iter()
+            .flat_map(policy::audit::results)
+            .collect();
+        expired_waivers = policy::audit::expired_waivers(&evaluations);
+        policy_rules = policy::audit::rules(set);
+    }
+    drop(clusters);
+
     let mut summary = Summary::default();
     for finding in &findings {
         summary.count(finding.status);
     }
+    summary.policy_violations = policy_results.iter().filter(|p| !p.waived).count();
     summary.errors = errors.len();
     summary.render_cache_hits = render_stats.hits;
     summary.render_cache_misses = render_stats.misses;
@@ -514,9 +544,11 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         clusters: cluster_results,
         summary,
         findings,
-        policy_results: Vec::new(),
+        policy_results,
         errors,
         commits: trail,
+        expired_waivers,
+        policies: policy_rules,
     };
     let Some(store) = store.as_mut() else {
         return Ok(Outcome {
@@ -671,6 +703,89 @@ fn compare_app(
         findings,
         errors: Vec::new(),
     }
+}
+
+/// The policy packs the configuration names, compiled and self-tested; `None` when it names
+/// none. A broken pack is a configuration error: nothing is scanned.
+pub fn load_policies(config: &Config) -> Result<Option<PolicySet>, ScanFailure> {
+    if config.policies.is_empty() {
+        return Ok(None);
+    }
+    PolicySet::load(&config.policies)
+        .map(Some)
+        .map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            ScanFailure::Usage(format!("policy packs:\n{}", lines.join("\n")))
+        })
+}
+
+/// Evaluates the policies cluster by cluster: desired objects of every app, their live
+/// state, orphans and unmanaged objects, with how long each drift has been open.
+#[allow(clippy::too_many_arguments)]
+fn check_policies(
+    set: &PolicySet,
+    config: &Config,
+    plan: &[PlannedApp],
+    desired_by_app: &[Option<Rendered>],
+    clusters: &HashMap<String, LiveState>,
+    cluster_names: &[String],
+    findings: &[Finding],
+    store: Option<&Store>,
+) -> Result<Vec<policy::Evaluation>, ScanFailure> {
+    let now = chrono::Utc::now();
+    let drifted: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.status,
+                Status::Modified | Status::Missing | Status::Orphaned
+            )
+        })
+        .collect();
+    let since = match store {
+        Some(store) => store.drift_open_since(&drifted)?,
+        None => HashMap::new(),
+    };
+    let open_hours: HashMap<(String, ResourceKey), f64> = since
+        .into_iter()
+        .filter_map(|(key, first)| {
+            let first = chrono::DateTime::parse_from_rfc3339(&first).ok()?;
+            let hours = (now - first.with_timezone(&chrono::Utc)).num_seconds() as f64 / 3600.0;
+            Some((key, hours.max(0.0)))
+        })
+        .collect();
+    let mut context = policy::Context::new(now.date_naive());
+    context.waivers = config.waivers.clone();
+    context.drift_sla = config.drift_sla;
+    let mut evaluations = Vec::new();
+    for cluster in cluster_names {
+        let apps: Vec<policy::audit::AppObjects> = plan
+            .iter()
+            .zip(desired_by_app)
+            .filter(|(app, _)| &app.cluster == cluster)
+            .filter_map(|(app, rendered)| {
+                Some(policy::audit::AppObjects {
+                    app: &app.name,
+                    namespace: app.namespace.as_deref(),
+                    desired: &rendered.as_ref()?.objects,
+                })
+            })
+            .collect();
+        let cluster_findings: Vec<Finding> = findings
+            .iter()
+            .filter(|f| &f.cluster == cluster)
+            .cloned()
+            .collect();
+        let input = policy::audit::ClusterInput {
+            cluster,
+            apps,
+            live: clusters.get(cluster),
+            findings: &cluster_findings,
+            open_hours: &open_hours,
+        };
+        evaluations.push(policy::audit::evaluate_cluster(set, &input, &mut context));
+    }
+    Ok(evaluations)
 }
 
 /// Renders apps for one scan: the configured engines, each cluster's capabilities, and the

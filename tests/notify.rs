@@ -78,6 +78,8 @@ fn scan(id: i64, clusters: &[(&str, &str)], findings: Vec<Finding>) -> ScanResul
         policy_results: Vec::new(),
         errors: Vec::new(),
         commits: Vec::new(),
+        expired_waivers: Vec::new(),
+        policies: Vec::new(),
     }
 }
 

@@ -639,6 +639,8 @@ pub(crate) mod tests {
                 message: format!("connection refused {HOSTILE}"),
             }],
             commits: vec![],
+            expired_waivers: vec![],
+            policies: vec![],
         }
     }
 

@@ -7,11 +7,13 @@
 mod schema;
 
 use crate::model::{
-    ClusterResult, CommitInfo, CommitRef, Finding, Origin, PolicyResult, ScanError, ScanResult,
-    SourceResult, Stage, Status, Summary, TrailCommit,
+    ClusterResult, CommitInfo, CommitRef, ExpiredWaiverNote, Finding, Origin, PolicyResult,
+    PolicyRule, ResourceKey, ScanError, ScanResult, SourceResult, Stage, Status, Summary,
+    TrailCommit,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +250,29 @@ impl Store {
                 "INSERT INTO policy_results (scan_id, policy, severity, app, cluster, kind, namespace, name, state, message, waived)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![scan_id, p.policy, p.severity, p.app, p.cluster, p.kind, p.namespace, p.name, p.state, p.message, p.waived],
+            )
+            .map_err(wrap)?;
+        }
+        for rule in &result.policies {
+            tx.execute(
+                "INSERT INTO scan_policies (scan_id, policy, title, severity, pack, controls)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    scan_id,
+                    rule.id,
+                    rule.title,
+                    rule.severity,
+                    rule.pack,
+                    rule.controls.to_string()
+                ],
+            )
+            .map_err(wrap)?;
+        }
+        for w in &result.expired_waivers {
+            tx.execute(
+                "INSERT INTO expired_waivers (scan_id, policy, kind, namespace, name, reason, approved_by, expires, would_cover)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![scan_id, w.policy, w.kind, w.namespace, w.name, w.reason, w.approved_by, w.expires, w.would_cover as i64],
             )
             .map_err(wrap)?;
         }
@@ -503,6 +528,48 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()
             .map_err(e)?;
         let commits = self.trail(scan_id)?;
+        let policies = self
+            .conn
+            .prepare(
+                "SELECT policy, title, severity, pack, controls FROM scan_policies
+                 WHERE scan_id = ?1 ORDER BY rowid",
+            )
+            .map_err(e)?
+            .query_map(params![scan_id], |row| {
+                let controls: String = row.get(4)?;
+                Ok(PolicyRule {
+                    id: row.get(0)?,
+                    title: row.get(1)?,
+                    severity: row.get(2)?,
+                    pack: row.get(3)?,
+                    controls: serde_json::from_str(&controls).unwrap_or_default(),
+                })
+            })
+            .map_err(e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        let expired_waivers = self
+            .conn
+            .prepare(
+                "SELECT policy, kind, namespace, name, reason, approved_by, expires, would_cover
+                 FROM expired_waivers WHERE scan_id = ?1 ORDER BY rowid",
+            )
+            .map_err(e)?
+            .query_map(params![scan_id], |row| {
+                Ok(ExpiredWaiverNote {
+                    policy: row.get(0)?,
+                    kind: row.get(1)?,
+                    namespace: row.get(2)?,
+                    name: row.get(3)?,
+                    reason: row.get(4)?,
+                    approved_by: row.get(5)?,
+                    expires: row.get(6)?,
+                    would_cover: row.get::<_, i64>(7)?.max(0) as usize,
+                })
+            })
+            .map_err(e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
         Ok(Some(ScanResult {
             scan_id,
             started_at,
@@ -514,7 +581,45 @@ impl Store {
             policy_results,
             errors,
             commits,
+            expired_waivers,
+            policies,
         }))
+    }
+
+    /// When each drift finding was first seen without an in-sync verdict since: the start
+    /// of the earliest scan in its current run of drift, by app and resource.
+    pub fn drift_open_since(
+        &self,
+        findings: &[&Finding],
+    ) -> Result<HashMap<(String, ResourceKey), String>, StoreError> {
+        let e = |err: rusqlite::Error| self.err(err);
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT MIN(s.started_at) FROM findings f JOIN scans s ON s.id = f.scan_id
+                 WHERE f.app = ?1 AND f.cluster = ?2 AND f.api_group = ?3 AND f.kind = ?4
+                   AND f.namespace IS ?5 AND f.name = ?6
+                   AND f.status IN ('modified', 'missing', 'orphaned')
+                   AND f.scan_id > COALESCE((
+                     SELECT MAX(g.scan_id) FROM findings g
+                     WHERE g.app = ?1 AND g.cluster = ?2 AND g.api_group = ?3 AND g.kind = ?4
+                       AND g.namespace IS ?5 AND g.name = ?6
+                       AND g.status IN ('in_sync', 'ignored')), 0)",
+            )
+            .map_err(e)?;
+        let mut since = HashMap::new();
+        for f in findings {
+            let first: Option<String> = statement
+                .query_row(
+                    params![f.app, f.cluster, f.group, f.kind, f.namespace, f.name],
+                    |row| row.get(0),
+                )
+                .map_err(e)?;
+            if let Some(first) = first {
+                since.insert((f.app.clone(), f.key()), first);
+            }
+        }
+        Ok(since)
     }
 
     fn trail(&self, scan_id: i64) -> Result<Vec<TrailCommit>, StoreError> {

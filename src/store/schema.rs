@@ -121,6 +121,28 @@ CREATE TABLE alert_state (
     value TEXT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE scan_policies (
+    scan_id INTEGER NOT NULL REFERENCES scans(id),
+    policy TEXT NOT NULL,
+    title TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    pack TEXT NOT NULL,
+    controls TEXT NOT NULL
+);
+CREATE TABLE expired_waivers (
+    scan_id INTEGER NOT NULL REFERENCES scans(id),
+    policy TEXT NOT NULL,
+    kind TEXT,
+    namespace TEXT,
+    name TEXT,
+    reason TEXT NOT NULL,
+    approved_by TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    would_cover INTEGER NOT NULL
+);
+CREATE INDEX scan_policies_scan ON scan_policies(scan_id);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

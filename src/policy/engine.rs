@@ -1,0 +1,622 @@
+//! Compiling packs and evaluating them.
+//!
+//! Per evaluation, the expensive inputs are prepared once: each cluster's inventory is
+//! converted to CEL in a context layer of its own, namespaces are converted once. Per
+//! subject, the object is converted once and only the policies whose `match` admits it
+//! run, sharing variables that are written identically. Subjects run in parallel.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use kube_cel::cel::{Context as CelContext, Value};
+use rayon::prelude::*;
+
+use super::expr::{self, Compiled, Inputs};
+use super::pack::{self, PolicyDef, StateMatch, TestCase};
+use super::waiver;
+use super::{
+    Context, Evaluation, LoadProblem, PolicyInfo, State, Subject, TestOutcome, TestReport,
+    Violation,
+};
+
+/// A variable as computed for one subject: shared by every policy that declares it with
+/// the same name and expression after the same predecessors.
+struct Slot {
+    /// The name the rewritten expressions use for it; no parsed identifier can clash.
+    ident: String,
+    name: String,
+    expression: Compiled,
+}
+
+enum KindPattern {
+    Any,
+    Kind(String),
+    GroupKind(String, String),
+}
+
+pub(super) struct Policy {
+    def: PolicyDef,
+    kinds: Vec<KindPattern>,
+    namespaces: Option<GlobSet>,
+    slots: Vec<usize>,
+    expression: Compiled,
+    message: Option<Compiled>,
+    inputs: Inputs,
+}
+
+impl Policy {
+    pub(super) fn info(&self) -> PolicyInfo {
+        PolicyInfo {
+            id: self.def.id.clone(),
+            title: self.def.title.clone(),
+            severity: self.def.severity,
+            pack: self.def.pack.clone(),
+            file: self.def.file.clone(),
+            line: self.def.line,
+            matcher: self.def.matcher.clone(),
+            controls: self.def.controls.clone(),
+        }
+    }
+
+    fn matches(&self, state: State, meta: &Meta<'_>) -> bool {
+        let state_ok = match self.def.matcher.state {
+            StateMatch::Both => true,
+            StateMatch::Desired => state == State::Desired,
+            StateMatch::Live => state == State::Live,
+        };
+        state_ok
+            && self.kinds.iter().any(|k| match k {
+                KindPattern::Any => true,
+                KindPattern::Kind(kind) => kind == meta.kind,
+                KindPattern::GroupKind(group, kind) => group == meta.group && kind == meta.kind,
+            })
+            && self
+                .namespaces
+                .as_ref()
+                .is_none_or(|set| set.is_match(meta.namespace.unwrap_or("")))
+            && self.def.matcher.labels.iter().all(|(k, v)| {
+                meta.labels.and_then(|l| l.get(k)).and_then(|l| l.as_str()) == Some(v.as_str())
+            })
+    }
+}
+
+/// The identifying fields of an object.
+struct Meta<'a> {
+    group: &'a str,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    labels: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+impl<'a> Meta<'a> {
+    fn of(object: &'a serde_json::Value) -> Meta<'a> {
+        let str_at = |p: &str| object.pointer(p).and_then(|v| v.as_str());
+        let api_version = str_at("/apiVersion").unwrap_or("");
+        Meta {
+            group: api_version.rsplit_once('/').map_or("", |(g, _)| g),
+            kind: str_at("/kind").unwrap_or(""),
+            namespace: str_at("/metadata/namespace").filter(|n| !n.is_empty()),
+            name: str_at("/metadata/name").unwrap_or(""),
+            labels: object
+                .pointer("/metadata/labels")
+                .and_then(|l| l.as_object()),
+        }
+    }
+}
+
+/// What one policy concluded about one object.
+enum Outcome {
+    Complies,
+    Violates(String),
+    Error(String),
+}
+
+#[derive(Clone)]
+enum SlotState {
+    Pending,
+    Ready,
+    Failed(String),
+}
+
+/// The optional inputs of one evaluation, already converted to CEL.
+struct SubjectInputs<'v> {
+    old_object: Option<&'v serde_json::Value>,
+    namespace_object: Option<&'v Value>,
+    plumbline: Option<Value>,
+}
+
+pub(super) struct Engine {
+    root: CelContext<'static>,
+    slots: Vec<Slot>,
+    policies: Vec<Policy>,
+    /// What the policies read, all together.
+    inputs: Inputs,
+}
+
+impl Engine {
+    pub(super) fn build(
+        files: &[(std::path::PathBuf, String)],
+    ) -> Result<Engine, Vec<LoadProblem>> {
+        let mut problems = Vec::new();
+        let mut defs = Vec::new();
+        for (path, text) in files {
+            match pack::parse(path, text) {
+                Ok(d) => defs.extend(d),
+                Err(p) => problems.extend(p),
+            }
+        }
+        let mut seen: HashMap<String, (std::path::PathBuf, usize)> = HashMap::new();
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut interned: HashMap<Vec<(String, String)>, usize> = HashMap::new();
+        let mut policies = Vec::new();
+        for def in defs {
+            let problem = |line: usize, message: String| LoadProblem {
+                file: def.file.clone(),
+                line,
+                message: format!("policy `{}`: {message}", def.id),
+            };
+            if let Some((file, line)) = seen.get(&def.id) {
+                problems.push(problem(
+                    def.line,
+                    format!("duplicate id, first defined at {}:{line}", file.display()),
+                ));
+                continue;
+            }
+            seen.insert(def.id.clone(), (def.file.clone(), def.line));
+            let mut ok = true;
+            let kinds = def
+                .matcher
+                .kinds
+                .iter()
+                .map(|k| match k.split_once('/') {
+                    _ if k == "*" => KindPattern::Any,
+                    Some((g, kind)) => KindPattern::GroupKind(g.to_string(), kind.to_string()),
+                    None => KindPattern::Kind(k.clone()),
+                })
+                .collect();
+            let namespaces = match &def.matcher.namespaces {
+                None => None,
+                Some(globs) => {
+                    let mut b = GlobSetBuilder::new();
+                    for g in globs {
+                        match Glob::new(g) {
+                            Ok(g) => {
+                                b.add(g);
+                            }
+                            Err(e) => {
+                                problems.push(problem(
+                                    def.matcher_line,
+                                    format!("namespace glob: {e}"),
+                                ));
+                                ok = false;
+                            }
+                        }
+                    }
+                    b.build().ok()
+                }
+            };
+            let mut visible: HashMap<String, String> = HashMap::new();
+            let mut prefix: Vec<(String, String)> = Vec::new();
+            let mut policy_slots = Vec::new();
+            let mut inputs = Inputs::default();
+            for (name, loc) in &def.variables {
+                if visible.contains_key(name) {
+                    problems.push(problem(
+                        loc.line,
+                        format!("variable `{name}` declared twice"),
+                    ));
+                    ok = false;
+                    continue;
+                }
+                prefix.push((name.clone(), loc.text.clone()));
+                let index = match interned.get(&prefix) {
+                    Some(i) => *i,
+                    None => match Compiled::new(&loc.text, &visible) {
+                        Ok(expression) => {
+                            slots.push(Slot {
+                                ident: format!("variables.{name}#{}", slots.len()),
+                                name: name.clone(),
+                                expression,
+                            });
+                            interned.insert(prefix.clone(), slots.len() - 1);
+                            slots.len() - 1
+                        }
+                        Err(e) => {
+                            problems.push(problem(loc.line, format!("variable `{name}`: {e}")));
+                            ok = false;
+                            continue;
+                        }
+                    },
+                };
+                inputs = inputs.union(slots[index].expression.inputs);
+                visible.insert(name.clone(), slots[index].ident.clone());
+                policy_slots.push(index);
+            }
+            let expression = match Compiled::new(&def.expression.text, &visible) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problems.push(problem(def.expression.line, format!("expression: {e}")));
+                    None
+                }
+            };
+            let message = match &def.message_expression {
+                None => Ok(None),
+                Some(loc) => Compiled::new(&loc.text, &visible).map(Some).map_err(|e| {
+                    problems.push(problem(loc.line, format!("messageExpression: {e}")));
+                }),
+            };
+            if let (true, Some(expression), Ok(message)) = (ok, expression, message) {
+                inputs = inputs.union(expression.inputs);
+                if let Some(m) = &message {
+                    inputs = inputs.union(m.inputs);
+                }
+                policies.push(Policy {
+                    def,
+                    kinds,
+                    namespaces,
+                    slots: policy_slots,
+                    expression,
+                    message,
+                    inputs,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let inputs = policies
+            .iter()
+            .fold(Inputs::default(), |a, p| a.union(p.inputs));
+        Ok(Engine {
+            root: expr::root_context(),
+            slots,
+            policies,
+            inputs,
+        })
+    }
+
+    pub(super) fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    /// Runs `policy` in `ctx`, which holds the subject's inputs and the slots computed so
+    /// far; slots it needs are computed and added.
+    fn check(&self, policy: &Policy, ctx: &mut CelContext<'_>, slots: &mut [SlotState]) -> Outcome {
+        for &i in &policy.slots {
+            match &slots[i] {
+                SlotState::Ready => {}
+                SlotState::Failed(e) => {
+                    return Outcome::Error(format!("variables.{}: {e}", self.slots[i].name))
+                }
+                SlotState::Pending => match self.slots[i].expression.eval(ctx) {
+                    Ok(v) => {
+                        ctx.add_variable_from_value(self.slots[i].ident.clone(), v);
+                        slots[i] = SlotState::Ready;
+                    }
+                    Err(e) => {
+                        let text = format!("variables.{}: {e}", self.slots[i].name);
+                        slots[i] = SlotState::Failed(e);
+                        return Outcome::Error(text);
+                    }
+                },
+            }
+        }
+        match policy.expression.eval(ctx) {
+            Ok(Value::Bool(true)) => Outcome::Complies,
+            Ok(Value::Bool(false)) => Outcome::Violates(self.message(policy, ctx)),
+            Ok(other) => Outcome::Error(format!("expression returned {other:?}, not a bool")),
+            Err(e) => Outcome::Error(e),
+        }
+    }
+
+    fn message(&self, policy: &Policy, ctx: &CelContext<'_>) -> String {
+        let fallback = || {
+            policy
+                .def
+                .message
+                .clone()
+                .unwrap_or_else(|| policy.def.title.clone())
+        };
+        match &policy.message {
+            None => fallback(),
+            Some(m) => match m.eval(ctx) {
+                Ok(Value::String(s)) => s.to_string(),
+                Ok(other) => format!("{} (messageExpression returned {other:?})", fallback()),
+                Err(e) => format!("{} (messageExpression failed: {e})", fallback()),
+            },
+        }
+    }
+
+    /// A child of `base` holding one subject's inputs, as far as `needs` asks for them.
+    fn subject_scope<'b>(
+        &self,
+        base: &'b CelContext<'b>,
+        object: &serde_json::Value,
+        inputs: &SubjectInputs<'_>,
+        needs: Inputs,
+    ) -> CelContext<'b> {
+        let mut ctx = base.new_inner_scope();
+        ctx.add_variable_from_value(expr::OBJECT, expr::to_cel(object));
+        if needs.old_object {
+            let old = inputs.old_object.map_or(Value::Null, expr::to_cel);
+            ctx.add_variable_from_value(expr::OLD_OBJECT, old);
+        }
+        if needs.namespace_object {
+            let ns = inputs.namespace_object.cloned().unwrap_or(Value::Null);
+            ctx.add_variable_from_value(expr::NAMESPACE_OBJECT, ns);
+        }
+        if needs.plumbline {
+            if let Some(p) = &inputs.plumbline {
+                ctx.add_variable_from_value(expr::PLUMBLINE, p.clone());
+            }
+        }
+        ctx
+    }
+
+    pub(super) fn evaluate(&self, subjects: &[Subject<'_>], context: &Context) -> Evaluation {
+        let sla_hours = context.drift_sla.as_secs_f64() / 3600.0;
+        // Cluster layers: the inventory is converted once per cluster, not per subject.
+        let empty_inventory = {
+            let mut c = self.root.new_inner_scope();
+            if self.inputs.inventory {
+                c.add_variable_from_value(expr::INVENTORY, expr::map([]));
+            }
+            c
+        };
+        let clusters: HashMap<&str, CelContext<'_>> = if self.inputs.inventory {
+            let wanted: HashSet<&str> = subjects.iter().map(|s| s.cluster).collect();
+            context
+                .inventory
+                .iter()
+                .filter(|(cluster, _)| wanted.contains(cluster.as_str()))
+                .map(|(cluster, kinds)| {
+                    let mut c = self.root.new_inner_scope();
+                    let inventory = expr::map(kinds.iter().map(|(kind, objects)| {
+                        let list = objects.iter().map(expr::to_cel).collect();
+                        (kind.as_str(), Value::List(std::sync::Arc::new(list)))
+                    }));
+                    c.add_variable_from_value(expr::INVENTORY, inventory);
+                    (cluster.as_str(), c)
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let namespaces: HashMap<(&str, &str), Value> = if self.inputs.namespace_object {
+            context
+                .namespaces
+                .iter()
+                .map(|((c, n), v)| ((c.as_str(), n.as_str()), expr::to_cel(v)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let waivers: Vec<waiver::Compiled<'_>> = context
+            .waivers
+            .iter()
+            .map(|w| waiver::Compiled::new(w, context.today))
+            .collect();
+        let expired_hits: Vec<AtomicUsize> = waivers.iter().map(|_| AtomicUsize::new(0)).collect();
+
+        let per_subject: Vec<Vec<Violation>> = subjects
+            .par_iter()
+            .map(|subject| {
+                let meta = Meta::of(subject.object);
+                let matching: Vec<&Policy> = self
+                    .policies
+                    .iter()
+                    .filter(|p| p.matches(subject.state, &meta))
+                    .collect();
+                if matching.is_empty() {
+                    return Vec::new();
+                }
+                let needs = matching
+                    .iter()
+                    .fold(Inputs::default(), |a, p| a.union(p.inputs));
+                let base = clusters.get(subject.cluster).unwrap_or(&empty_inventory);
+                let inputs = SubjectInputs {
+                    old_object: subject.desired,
+                    namespace_object: meta
+                        .namespace
+                        .and_then(|n| namespaces.get(&(subject.cluster, n))),
+                    plumbline: needs.plumbline.then(|| plumbline_facts(subject, sla_hours)),
+                };
+                let mut ctx = self.subject_scope(base, subject.object, &inputs, needs);
+                let mut slots = vec![SlotState::Pending; self.slots.len()];
+                let mut out = Vec::new();
+                for policy in matching {
+                    let (message, error) = match self.check(policy, &mut ctx, &mut slots) {
+                        Outcome::Complies => continue,
+                        Outcome::Violates(m) => (m, false),
+                        Outcome::Error(e) => (format!("evaluation error: {e}"), true),
+                    };
+                    let ns = meta.namespace.unwrap_or("");
+                    let id = policy.def.id.as_str();
+                    let mut applied = None;
+                    for (i, w) in waivers.iter().enumerate() {
+                        if w.covers(id, meta.kind, ns, meta.name) {
+                            if w.expired {
+                                expired_hits[i].fetch_add(1, Ordering::Relaxed);
+                            } else if applied.is_none() {
+                                applied = Some(w.applied());
+                            }
+                        }
+                    }
+                    let applied = applied
+                        .or_else(|| waiver::from_annotations(subject.object, id))
+                        .or_else(|| {
+                            subject
+                                .desired
+                                .and_then(|d| waiver::from_annotations(d, id))
+                        });
+                    out.push(Violation {
+                        policy: id.to_string(),
+                        severity: policy.def.severity,
+                        app: subject.app.to_string(),
+                        cluster: subject.cluster.to_string(),
+                        group: meta.group.to_string(),
+                        kind: meta.kind.to_string(),
+                        namespace: meta.namespace.map(str::to_string),
+                        name: meta.name.to_string(),
+                        state: subject.state,
+                        message,
+                        error,
+                        waived: applied.is_some(),
+                        waiver: applied,
+                    });
+                }
+                out
+            })
+            .collect();
+        Evaluation {
+            results: per_subject.into_iter().flatten().collect(),
+            expired_waivers: waivers
+                .iter()
+                .zip(&expired_hits)
+                .filter_map(|(w, hits)| w.expired_report(hits.load(Ordering::Relaxed)))
+                .collect(),
+        }
+    }
+
+    /// Every policy's tests, evaluated on the expression directly (the `match` is not
+    /// applied, so a test object needs only the fields the expression reads).
+    pub(super) fn run_tests(&self) -> Vec<TestReport> {
+        self.policies
+            .par_iter()
+            .map(|policy| TestReport {
+                policy: policy.def.id.clone(),
+                file: policy.def.file.clone(),
+                outcomes: policy
+                    .def
+                    .tests
+                    .iter()
+                    .map(|t| self.run_test(policy, t))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn run_test(&self, policy: &Policy, test: &TestCase) -> TestOutcome {
+        let case = &test.case;
+        let (object, wrapped) = match case.get("object") {
+            Some(o) if case.get("kind").is_none() => (o, true),
+            _ => (case, false),
+        };
+        let part = |key: &str| if wrapped { case.get(key) } else { None };
+        let mut base = self.root.new_inner_scope();
+        let inventory = part("inventory")
+            .and_then(|i| i.as_object())
+            .map(|kinds| expr::map(kinds.iter().map(|(k, v)| (k.as_str(), expr::to_cel(v)))))
+            .unwrap_or_else(|| expr::map([]));
+        base.add_variable_from_value(expr::INVENTORY, inventory);
+        let namespace = part("namespaceObject").map(expr::to_cel);
+        let state = match part("state").and_then(|s| s.as_str()) {
+            Some("live") => State::Live,
+            _ => State::Desired,
+        };
+        let inputs = SubjectInputs {
+            old_object: part("oldObject"),
+            namespace_object: namespace.as_ref(),
+            plumbline: Some(test_facts(part("plumbline"), state)),
+        };
+        let all = Inputs {
+            old_object: true,
+            namespace_object: true,
+            inventory: true,
+            plumbline: true,
+        };
+        let mut ctx = self.subject_scope(&base, object, &inputs, all);
+        let mut slots = vec![SlotState::Pending; self.slots.len()];
+        let (ok, detail) = match (self.check(policy, &mut ctx, &mut slots), test.must_pass) {
+            (Outcome::Complies, true) => (true, String::new()),
+            (Outcome::Complies, false) => (false, "expected a violation, but it complies".into()),
+            (Outcome::Violates(m), false) => (true, m),
+            (Outcome::Violates(m), true) => (false, format!("expected to comply, but: {m}")),
+            (Outcome::Error(e), _) => (false, format!("evaluation error: {e}")),
+        };
+        TestOutcome {
+            expect: if test.must_pass { "pass" } else { "fail" },
+            index: test.index,
+            line: test.line,
+            ok,
+            detail,
+        }
+    }
+
+    /// Failing tests as load problems, at the line of each failing test object.
+    pub(super) fn test_failures(&self) -> Vec<LoadProblem> {
+        self.run_tests()
+            .into_iter()
+            .flat_map(|report| {
+                let file = report.file.clone();
+                let policy = report.policy.clone();
+                report
+                    .outcomes
+                    .into_iter()
+                    .filter(|o| !o.ok)
+                    .map(move |o| LoadProblem {
+                        file: file.clone(),
+                        line: o.line,
+                        message: format!(
+                            "policy `{policy}` fails its own {} test #{}: {}",
+                            o.expect,
+                            o.index + 1,
+                            o.detail
+                        ),
+                    })
+            })
+            .collect()
+    }
+}
+
+/// The `plumbline` variable for a scanned subject.
+fn plumbline_facts(subject: &Subject<'_>, sla_hours: f64) -> Value {
+    let a = subject.audit;
+    expr::map([
+        ("app", Value::String(subject.app.to_string().into())),
+        ("cluster", Value::String(subject.cluster.to_string().into())),
+        (
+            "state",
+            Value::String(subject.state.as_str().to_string().into()),
+        ),
+        ("tracked", Value::Bool(a.tracked)),
+        ("managed_namespace", Value::Bool(a.managed_namespace)),
+        (
+            "drift",
+            expr::map([
+                ("status", Value::String(a.drift.status.clone().into())),
+                ("open_hours", Value::Float(a.drift.open_hours)),
+            ]),
+        ),
+        ("drift_sla_hours", Value::Float(sla_hours)),
+    ])
+}
+
+/// The `plumbline` variable for a test: a tracked, in-sync object in a managed namespace
+/// under a 24h SLA, with the test's own `plumbline` keys (and `drift` keys) on top.
+fn test_facts(given: Option<&serde_json::Value>, state: State) -> Value {
+    let mut facts = serde_json::json!({
+        "app": "test",
+        "cluster": "test",
+        "state": state.as_str(),
+        "tracked": true,
+        "managed_namespace": true,
+        "drift": {"status": "in_sync", "open_hours": 0.0},
+        "drift_sla_hours": 24.0,
+    });
+    if let (Some(serde_json::Value::Object(given)), Some(facts)) = (given, facts.as_object_mut()) {
+        for (key, value) in given {
+            match (facts.get_mut(key), value) {
+                (Some(serde_json::Value::Object(old)), serde_json::Value::Object(new)) => {
+                    old.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                _ => {
+                    facts.insert(key.clone(), value.clone());
+                }
+            }
+        }
+    }
+    expr::to_cel(&facts)
+}

@@ -1,0 +1,377 @@
+//! CEL plumbing: compiling expressions, converting objects, and the function library.
+//!
+//! Two fixes are applied to parsed expressions before they are stored:
+//! - the `cel` crate's interpreter gets optional field selection (`a.?b`) and optional
+//!   indexing (`a[?k]`) wrong for absent keys (an error, or a nested optional), so both
+//!   are rerouted to functions defined here that follow the CEL spec;
+//! - `variables.<name>` is resolved at load time to a per-subject slot, so a variable that
+//!   several policies share (same name, same expression, same predecessors) is computed
+//!   and converted once per object instead of once per policy.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kube_cel::cel::common::ast::{operators, CallExpr, EntryExpr, Expr, LiteralValue, SelectExpr};
+use kube_cel::cel::objects::{Key, Map, OptionalValue};
+use kube_cel::cel::parser::{Expression, Parser};
+use kube_cel::cel::{Context as CelContext, ExecutionError, ResolveResult, Value};
+use kube_cel::KubeCelExt;
+
+const OPT_SELECT_FN: &str = "plumbline.optSelect";
+const OPT_INDEX_FN: &str = "plumbline.optIndex";
+const OPT_OF_FN: &str = "plumbline.optOf";
+const OPT_NONE_FN: &str = "plumbline.optNone";
+
+/// The variables an expression may name, besides `variables.<name>`.
+pub(super) const OBJECT: &str = "object";
+pub(super) const OLD_OBJECT: &str = "oldObject";
+pub(super) const NAMESPACE_OBJECT: &str = "namespaceObject";
+pub(super) const INVENTORY: &str = "inventory";
+pub(super) const PLUMBLINE: &str = "plumbline";
+
+/// Which of the optional inputs an expression reads, so a subject only pays for
+/// converting the inputs that the policies matching it actually use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Inputs {
+    pub old_object: bool,
+    pub namespace_object: bool,
+    pub inventory: bool,
+    pub plumbline: bool,
+}
+
+impl Inputs {
+    pub(super) fn union(self, other: Inputs) -> Inputs {
+        Inputs {
+            old_object: self.old_object || other.old_object,
+            namespace_object: self.namespace_object || other.namespace_object,
+            inventory: self.inventory || other.inventory,
+            plumbline: self.plumbline || other.plumbline,
+        }
+    }
+}
+
+/// A parsed and rewritten expression.
+#[derive(Debug)]
+pub(super) struct Compiled {
+    pub expression: Expression,
+    pub inputs: Inputs,
+}
+
+impl Compiled {
+    /// Parses `source`; `slots` maps the variable names visible to it to their slot names.
+    pub(super) fn new(source: &str, slots: &HashMap<String, String>) -> Result<Compiled, String> {
+        let mut expression = Parser::default()
+            .enable_optional_syntax(true)
+            .parse(source)
+            .map_err(|e| format!("invalid CEL: {}", one_line(&e.to_string())))?;
+        rewrite(&mut expression, slots)?;
+        let refs = expression.references();
+        let inputs = Inputs {
+            old_object: refs.has_variable(OLD_OBJECT),
+            namespace_object: refs.has_variable(NAMESPACE_OBJECT),
+            inventory: refs.has_variable(INVENTORY),
+            plumbline: refs.has_variable(PLUMBLINE),
+        };
+        Ok(Compiled { expression, inputs })
+    }
+
+    pub(super) fn eval(&self, ctx: &CelContext) -> Result<Value, String> {
+        ctx.resolve(&self.expression).map_err(|e| describe(&e))
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Error text for people writing policies: the interpreter's Debug output names the key.
+pub(super) fn describe(e: &ExecutionError) -> String {
+    match e {
+        ExecutionError::NoSuchKey(k) => {
+            format!("no such key: {k} (use `.?{k}` with `.orValue(...)` or `has()` for optional fields)")
+        }
+        ExecutionError::UndeclaredReference(r) => format!("undeclared reference: {r}"),
+        other => one_line(&other.to_string()),
+    }
+}
+
+fn rewrite(e: &mut Expression, slots: &HashMap<String, String>) -> Result<(), String> {
+    match &mut e.expr {
+        Expr::Call(call) => {
+            if let Some(target) = call.target.as_mut() {
+                rewrite(target, slots)?;
+            }
+            for arg in &mut call.args {
+                rewrite(arg, slots)?;
+            }
+            if call.func_name == operators::OPT_SELECT {
+                if let Some(guarded) = guarded_select(&call.args) {
+                    e.expr = guarded;
+                    return Ok(());
+                }
+                call.func_name = OPT_SELECT_FN.to_string();
+            } else if call.func_name == operators::OPT_INDEX {
+                call.func_name = OPT_INDEX_FN.to_string();
+            }
+        }
+        Expr::Comprehension(c) => {
+            rewrite(&mut c.iter_range, slots)?;
+            rewrite(&mut c.accu_init, slots)?;
+            rewrite(&mut c.loop_cond, slots)?;
+            rewrite(&mut c.loop_step, slots)?;
+            rewrite(&mut c.result, slots)?;
+        }
+        Expr::Ident(name) if name == "variables" => {
+            return Err("`variables` can only be used as `variables.<name>`".to_string())
+        }
+        Expr::List(list) => {
+            for el in &mut list.elements {
+                rewrite(el, slots)?;
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &mut map.entries {
+                match &mut entry.expr {
+                    EntryExpr::MapEntry(m) => {
+                        rewrite(&mut m.key, slots)?;
+                        rewrite(&mut m.value, slots)?;
+                    }
+                    EntryExpr::StructField(f) => rewrite(&mut f.value, slots)?,
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &mut s.entries {
+                match &mut entry.expr {
+                    EntryExpr::MapEntry(m) => {
+                        rewrite(&mut m.key, slots)?;
+                        rewrite(&mut m.value, slots)?;
+                    }
+                    EntryExpr::StructField(f) => rewrite(&mut f.value, slots)?,
+                }
+            }
+        }
+        Expr::Select(sel) => {
+            if matches!(&sel.operand.expr, Expr::Ident(n) if n == "variables") {
+                if sel.test {
+                    return Err(format!(
+                        "has(variables.{}) is not supported: variables always exist",
+                        sel.field
+                    ));
+                }
+                let slot = slots.get(&sel.field).ok_or_else(|| {
+                    format!(
+                        "unknown variable `variables.{}` (not declared before this expression)",
+                        sel.field
+                    )
+                })?;
+                e.expr = Expr::Ident(slot.clone());
+                return Ok(());
+            }
+            rewrite(&mut sel.operand, slots)?;
+        }
+        Expr::Literal(_) | Expr::Unspecified | Expr::Ident(_) => {}
+    }
+    Ok(())
+}
+
+/// `path.?field` on a plain field path becomes `has(path.field) ? of(path.field) : none`:
+/// the presence test looks the key up in place, where a function call would first copy
+/// the whole operand (for `object` or `inventory`, the whole object or cluster).
+fn guarded_select(args: &[Expression]) -> Option<Expr> {
+    let [operand, field] = args else {
+        return None;
+    };
+    let Expr::Literal(LiteralValue::String(field)) = &field.expr else {
+        return None;
+    };
+    if !is_path(operand) {
+        return None;
+    }
+    let select = |test| Expression {
+        id: operand.id,
+        expr: Expr::Select(SelectExpr {
+            operand: Box::new(operand.clone()),
+            field: field.inner().to_string(),
+            test,
+        }),
+    };
+    let call = |name: &str, args| Expression {
+        id: operand.id,
+        expr: Expr::Call(CallExpr {
+            func_name: name.to_string(),
+            target: None,
+            args,
+        }),
+    };
+    Some(Expr::Call(CallExpr {
+        func_name: operators::CONDITIONAL.to_string(),
+        target: None,
+        args: vec![
+            select(true),
+            call(OPT_OF_FN, vec![select(false)]),
+            call(OPT_NONE_FN, vec![]),
+        ],
+    }))
+}
+
+/// An identifier followed by plain field selections: cheap to evaluate twice.
+fn is_path(e: &Expression) -> bool {
+    match &e.expr {
+        Expr::Ident(_) => true,
+        Expr::Select(s) => !s.test && is_path(&s.operand),
+        _ => false,
+    }
+}
+
+fn optional(value: Option<Value>) -> Value {
+    Value::Opaque(Arc::new(match value {
+        Some(v) => OptionalValue::of(v),
+        None => OptionalValue::none(),
+    }))
+}
+
+/// `Some(inner)` for an optional, `None` for anything else.
+fn as_optional(v: &Value) -> Option<Option<&Value>> {
+    match v {
+        Value::Opaque(o) => o.downcast_ref::<OptionalValue>().map(|o| o.value()),
+        _ => None,
+    }
+}
+
+fn lookup(container: &Value, key: &Value) -> Option<Value> {
+    match (container, key) {
+        (Value::Map(m), Value::String(s)) => m.map.get(&Key::String(s.clone())).cloned(),
+        (Value::Map(m), Value::Int(i)) => m.map.get(&Key::Int(*i)).cloned(),
+        (Value::Map(m), Value::UInt(u)) => m.map.get(&Key::Uint(*u)).cloned(),
+        (Value::Map(m), Value::Bool(b)) => m.map.get(&Key::Bool(*b)).cloned(),
+        (Value::List(l), Value::Int(i)) => usize::try_from(*i).ok().and_then(|i| l.get(i)).cloned(),
+        (Value::List(l), Value::UInt(u)) => {
+            usize::try_from(*u).ok().and_then(|i| l.get(i)).cloned()
+        }
+        _ => None,
+    }
+}
+
+/// `operand.?field` / `operand[?key]`: none when the operand is none or lacks the key.
+fn opt_lookup(operand: Value, key: Value) -> ResolveResult {
+    Ok(match as_optional(&operand) {
+        Some(None) => optional(None),
+        Some(Some(inner)) => optional(lookup(inner, &key)),
+        None => optional(lookup(&operand, &key)),
+    })
+}
+
+/// The root context: CEL's standard library, the Kubernetes libraries, and the
+/// optional-access fixes. Built once per policy set; subjects get child scopes.
+pub(super) fn root_context() -> CelContext<'static> {
+    let mut ctx = CelContext::default().with_all();
+    ctx.add_function(OPT_SELECT_FN, opt_lookup);
+    ctx.add_function(OPT_INDEX_FN, opt_lookup);
+    ctx.add_function(OPT_OF_FN, |v: Value| -> ResolveResult {
+        Ok(optional(Some(v)))
+    });
+    ctx.add_function(OPT_NONE_FN, || -> ResolveResult { Ok(optional(None)) });
+    ctx
+}
+
+/// Converts a JSON value to CEL. Integers stay integers (CEL has no implicit
+/// int/double conversion, and Kubernetes fields such as `replicas` are ints).
+pub(super) fn to_cel(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::UInt(u)
+            } else {
+                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        serde_json::Value::String(s) => Value::String(Arc::new(s.clone())),
+        serde_json::Value::Array(a) => Value::List(Arc::new(a.iter().map(to_cel).collect())),
+        serde_json::Value::Object(o) => map(o.iter().map(|(k, v)| (k.as_str(), to_cel(v)))),
+    }
+}
+
+/// Builds a CEL map with string keys.
+pub(super) fn map<'k>(entries: impl IntoIterator<Item = (&'k str, Value)>) -> Value {
+    let map: HashMap<Key, Value> = entries
+        .into_iter()
+        .map(|(k, v)| (Key::String(Arc::new(k.to_string())), v))
+        .collect();
+    Value::Map(Map { map: Arc::new(map) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(src: &str, object: serde_json::Value) -> Result<Value, String> {
+        let root = root_context();
+        let mut ctx = root.new_inner_scope();
+        ctx.add_variable_from_value(OBJECT, to_cel(&object));
+        Compiled::new(src, &HashMap::new())?.eval(&ctx)
+    }
+
+    #[test]
+    fn optional_select_follows_the_spec() {
+        let obj = json!({"spec": {"containers": [{"name": "a"}]}});
+        let cases = [
+            (
+                "object.spec.containers.all(c, !c.?securityContext.?privileged.orValue(false))",
+                true,
+            ),
+            ("object.?spec.?initContainers.orValue([]).size() == 0", true),
+            ("object.?spec.?containers.orValue([]).size() == 1", true),
+            ("object.spec.containers[?3].hasValue()", false),
+            ("object.spec.containers[?0].?name.orValue('') == 'a'", true),
+            ("{'a': 1}.?b.orValue(3) == 3", true),
+            (
+                "object.?metadata.?labels[?'app'].orValue('none') == 'none'",
+                true,
+            ),
+        ];
+        for (src, want) in cases {
+            assert_eq!(eval(src, obj.clone()), Ok(Value::Bool(want)), "{src}");
+        }
+    }
+
+    #[test]
+    fn kubernetes_libraries_are_available() {
+        let obj = json!({"m": "1Gi"});
+        for src in [
+            "quantity(object.m).isGreaterThan(quantity('500Mi'))",
+            "'app:v1.2'.find('[0-9.]+$') == '1.2'",
+            "cidr('10.0.0.0/8').containsIP(ip('10.1.2.3'))",
+            "url('https://example.com/x').getHost() == 'example.com'",
+            "semver('1.2.3').isLessThan(semver('2.0.0'))",
+            "['a', 'b'].join(',') == 'a,b'",
+        ] {
+            assert_eq!(eval(src, obj.clone()), Ok(Value::Bool(true)), "{src}");
+        }
+    }
+
+    #[test]
+    fn missing_field_reports_the_key() {
+        let err = eval("object.spec.replicas > 1", json!({"spec": {}})).unwrap_err();
+        assert!(err.contains("replicas"), "{err}");
+    }
+
+    #[test]
+    fn variables_must_be_declared() {
+        let err = Compiled::new("variables.x", &HashMap::new()).unwrap_err();
+        assert!(err.contains("variables.x"), "{err}");
+        assert!(Compiled::new("object.(", &HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn numbers_keep_their_type() {
+        assert_eq!(to_cel(&json!(2)), Value::Int(2));
+        assert_eq!(to_cel(&json!(1.5)), Value::Float(1.5));
+        assert_eq!(to_cel(&json!(u64::MAX)), Value::UInt(u64::MAX));
+    }
+}
