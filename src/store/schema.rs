@@ -121,6 +121,19 @@ CREATE TABLE alert_state (
     value TEXT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE ticks (
+    id INTEGER PRIMARY KEY,
+    trigger TEXT NOT NULL,
+    scheduled_at TEXT,
+    outcome TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    scan_id INTEGER REFERENCES scans(id),
+    reason TEXT
+);
+CREATE INDEX ticks_scheduled ON ticks(trigger, scheduled_at);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
