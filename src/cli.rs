@@ -31,8 +31,9 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Log level or RUST_LOG-style filter (e.g. `info`, `plumbline=debug`)
-    #[arg(long, global = true, default_value = "warn")]
-    pub log_level: String,
+    /// [default: info for `daemon`, else warn]
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -148,13 +149,27 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: TableOrJson,
     },
+    /// Scan on the configured schedule and serve /healthz, /readyz, /metrics
+    Daemon {
+        /// Address of the HTTP endpoints [default: daemon.listen, else 127.0.0.1:9464]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Validate the configuration and print every problem with its location
     CheckConfig,
 }
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    init_logging(cli.log_format, &cli.log_level);
+    // A daemon's log is its record of what it did; a command's result is its output.
+    let default_level = match cli.command {
+        Command::Daemon { .. } => "info",
+        _ => "warn",
+    };
+    init_logging(
+        cli.log_format,
+        cli.log_level.as_deref().unwrap_or(default_level),
+    );
     let config_path = cli
         .config
         .clone()
@@ -209,6 +224,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Clusters { format } => {
             with_config(&config_path, |config| clusters(config, format))
         }
+        Command::Daemon { listen } => with_config(&config_path, |config| {
+            crate::daemon::run(config, listen.as_deref())
+        }),
     };
     match result {
         Ok(code) => code,
