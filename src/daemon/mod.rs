@@ -32,7 +32,7 @@ const MAX_GAP_ROWS: usize = 10_000;
 /// that slept or a clock that jumped is noticed within this time.
 const MAX_NAP: Duration = Duration::from_secs(5);
 /// Why ticks passed between two daemon processes.
-const NOT_RUNNING: &str = "the daemon was not running";
+const NOT_RUNNING: &str = "the daemon was stopped or not running";
 /// Why ticks passed while the daemon was alive but not scheduled (paused, machine asleep).
 const NOT_SCHEDULED: &str =
     "the daemon was not scheduled in time (process paused, machine asleep or clock changed)";
