@@ -531,6 +531,10 @@ pub fn html_report(store: &Store, result: &ScanResult) -> anyhow::Result<String>
         .min()
         .unwrap_or(result.scan_id);
     let period_commits = store.trail_between(period_start, result.scan_id)?;
+    let period_from = store
+        .period_from(period_start)?
+        .unwrap_or_else(|| result.started_at.clone());
+    let monitoring = store.coverage(&period_from, &result.finished_at)?;
     let context = crate::report::html::Context {
         result,
         period_commits: &period_commits,
@@ -539,6 +543,8 @@ pub fn html_report(store: &Store, result: &ScanResult) -> anyhow::Result<String>
         row_hash: &row_hash,
         database: &database,
         config_digest: &config_digest,
+        monitoring: &monitoring,
+        period_from: &period_from,
     };
     crate::report::html::render(&context).map_err(|e| anyhow::anyhow!(e))
 }

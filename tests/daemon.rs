@@ -449,4 +449,27 @@ daemon: {{api_token_env: {TOKEN_ENV}, grace_seconds: 2}}
     assert!(!log.contains("abandoned"), "{log}");
     let recorded = ticks(&db);
     assert!(recorded.iter().all(|t| t.0 != "running"), "{recorded:#?}");
+
+    // The evidence report names the gaps of its period.
+    let report = ws.run(&["report", "--format", "html"]);
+    let html = String::from_utf8_lossy(&report.stdout);
+    let finished: String = db
+        .query_row(
+            "SELECT finished_at FROM scans ORDER BY id DESC LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .expect("latest scan");
+    let period: Vec<_> = recorded.iter().filter(|t| t.1 <= finished).collect();
+    let ran = period.iter().filter(|t| t.0 == "ran").count();
+    assert!(
+        html.contains(&format!(
+            "monitoring: {ran} of {} expected scheduled runs executed from",
+            period.len()
+        )),
+        "{html}"
+    );
+    for gap in ["skipped", "missed", "abandoned at shutdown"] {
+        assert!(html.contains(gap), "{gap}");
+    }
 }
