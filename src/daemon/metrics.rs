@@ -1,6 +1,7 @@
 //! The daemon's Prometheus metrics: what the last scan found (gauges replaced after every
 //! scan) and what the daemon did (counters), in the OpenMetrics text format.
 
+use super::lock;
 use crate::model::{ScanResult, Status};
 use crate::store::Delivery;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -233,12 +234,6 @@ impl Metrics {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -352,18 +352,7 @@ impl Daemon {
             return Some(format!("the last database write failed: {e}"));
         }
         let since = lock(&self.runs).last_started.unwrap_or(self.started);
-        let mut due = self.schedule.after(&since);
-        if let (Some(_), Some(second)) = (due.next(), due.next()) {
-            let grace = chrono::Duration::from_std(self.grace).unwrap_or_default();
-            if Utc::now() > second + grace {
-                return Some(format!(
-                    "overdue: no run has started since {} although the schedule called for runs up to {}",
-                    timestamp(&since),
-                    timestamp(&second)
-                ));
-            }
-        }
-        None
+        overdue(&self.schedule, since, Utc::now(), self.grace)
     }
 
     fn await_idle(&self) -> impl std::future::Future<Output = ()> + '_ {
@@ -374,6 +363,26 @@ impl Daemon {
                 .await;
         }
     }
+}
+
+/// Why the schedule is overdue, when two ticks and the grace period have passed since the
+/// last run started: a daemon that hangs in a scan, or stopped scheduling, is not ready.
+fn overdue(
+    schedule: &cron::Schedule,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> Option<String> {
+    let mut due = schedule.after(&since);
+    let (_, second) = (due.next()?, due.next()?);
+    let grace = chrono::Duration::from_std(grace).unwrap_or_default();
+    (now > second + grace).then(|| {
+        format!(
+            "overdue: no run has started since {} although the schedule called for runs up to {}",
+            timestamp(&since),
+            timestamp(&second)
+        )
+    })
 }
 
 /// Serves the endpoints and runs the scheduler until a signal, then shuts down.
@@ -405,7 +414,11 @@ async fn serve(daemon: Arc<Daemon>, address: SocketAddr) -> anyhow::Result<i32> 
         }
     });
     let (stop_scheduler, scheduler_stopped) = watch::channel(false);
-    let scheduler = tokio::spawn(scheduler(Arc::clone(&daemon), scheduler_stopped));
+    let scheduler = tokio::spawn(scheduler(
+        Arc::clone(&daemon),
+        daemon.started,
+        scheduler_stopped,
+    ));
 
     let mut signals = Signals::new()?;
     let signal = signals.next().await;
@@ -463,10 +476,10 @@ fn abandon(daemon: &Daemon) {
     }
 }
 
-/// Waits for each tick of the schedule and starts its run; ticks that passed unnoticed are
-/// recorded as missed and ticks that find a scan running as skipped.
-async fn scheduler(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
-    let mut last = Utc::now();
+/// Waits for each tick of the schedule after `from` and starts its run; ticks that passed
+/// unnoticed are recorded as missed and ticks that find a scan running as skipped.
+async fn scheduler(daemon: Arc<Daemon>, from: DateTime<Utc>, mut stop: watch::Receiver<bool>) {
+    let mut last = from;
     loop {
         let Some(next) = daemon.schedule.after(&last).next() else {
             tracing::warn!("the schedule has no further ticks");
@@ -624,6 +637,23 @@ mod tests {
                 "2026-01-01T00:00:20Z",
                 "2026-01-01T00:00:30Z"
             ]
+        );
+    }
+
+    #[test]
+    fn overdue_after_two_ticks_and_the_grace_period() {
+        let every_minute = cron::Schedule::from_str("0 * * * * *").expect("cron");
+        let since = at("2026-01-01T00:00:30Z");
+        let grace = Duration::from_secs(30);
+        // Ticks at 00:01:00 and 00:02:00 passed; the grace period ends at 00:02:30.
+        assert_eq!(
+            overdue(&every_minute, since, at("2026-01-01T00:02:30Z"), grace),
+            None
+        );
+        let reason = overdue(&every_minute, since, at("2026-01-01T00:02:31Z"), grace);
+        assert_eq!(
+            reason.as_deref(),
+            Some("overdue: no run has started since 2026-01-01T00:00:30Z although the schedule called for runs up to 2026-01-01T00:02:00Z")
         );
     }
 
