@@ -68,10 +68,9 @@ impl Daemon {
     fn start(ws: &Workspace, token: Option<&str>) -> Daemon {
         let mut command = Command::new(env!("CARGO_BIN_EXE_plumbline"));
         command
-            .args(["daemon", "--listen", "127.0.0.1:0", "--log-format", "text"])
+            .args(["daemon", "--listen", "127.0.0.1:0"])
             .current_dir(ws.dir.path())
             .env("PLUMBLINE_CACHE", ws.path("cache"))
-            .env("NO_COLOR", "1")
             .env_remove("PLUMBLINE_CONFIG")
             .env_remove(TOKEN_ENV)
             .stdout(Stdio::null())
