@@ -142,7 +142,7 @@ struct Runs {
     last_started: Option<DateTime<Utc>>,
     /// Runs started so far; a run's number lets `POST /scan?wait=true` find its end.
     count: u64,
-    /// The outcome of each finished run the API may still ask about: (run, scan id or error).
+    /// The last finished run: (its number, its scan id or why it failed), for `POST /scan?wait=true`.
     last_outcome: Option<(u64, Result<i64, String>)>,
 }
 
