@@ -5,6 +5,7 @@ use plumbline::model::{
     Change, ClusterResult, CommitRef, Finding, Origin, ScanResult, SourceResult, Status, Summary,
 };
 use plumbline::report::{html, junit, sarif};
+use plumbline::store::Coverage;
 use std::time::Instant;
 
 fn finding(i: usize) -> Finding {
@@ -89,6 +90,8 @@ fn main() {
             row_hash: "0".repeat(64).as_str(),
             database: "plumbline.db",
             config_digest: "0",
+            monitoring: &Coverage::default(),
+            period_from: "2026-01-01T00:00:00Z",
         })
         .expect("renders");
         let html_time = started.elapsed();

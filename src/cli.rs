@@ -31,8 +31,9 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Log level or RUST_LOG-style filter (e.g. `info`, `plumbline=debug`)
-    #[arg(long, global = true, default_value = "warn")]
-    pub log_level: String,
+    /// [default: info for `daemon`, else warn]
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -148,13 +149,27 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: TableOrJson,
     },
+    /// Scan on the configured schedule and serve /healthz, /readyz, /metrics
+    Daemon {
+        /// Address of the HTTP endpoints [default: daemon.listen, else 127.0.0.1:9464]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Validate the configuration and print every problem with its location
     CheckConfig,
 }
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    init_logging(cli.log_format, &cli.log_level);
+    // A daemon's log is its record of what it did; a command's result is its output.
+    let default_level = match cli.command {
+        Command::Daemon { .. } => "info",
+        _ => "warn",
+    };
+    init_logging(
+        cli.log_format,
+        cli.log_level.as_deref().unwrap_or(default_level),
+    );
     let config_path = cli
         .config
         .clone()
@@ -209,6 +224,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Clusters { format } => {
             with_config(&config_path, |config| clusters(config, format))
         }
+        Command::Daemon { listen } => with_config(&config_path, |config| {
+            crate::daemon::run(config, listen.as_deref())
+        }),
     };
     match result {
         Ok(code) => code,
@@ -222,9 +240,11 @@ pub fn run(cli: Cli) -> i32 {
 fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Colours only for a person: a daemon's log goes to a file or a log collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -513,6 +533,10 @@ pub fn html_report(store: &Store, result: &ScanResult) -> anyhow::Result<String>
         .min()
         .unwrap_or(result.scan_id);
     let period_commits = store.trail_between(period_start, result.scan_id)?;
+    let period_from = store
+        .period_from(period_start)?
+        .unwrap_or_else(|| result.started_at.clone());
+    let monitoring = store.coverage(&period_from, &result.finished_at)?;
     let context = crate::report::html::Context {
         result,
         period_commits: &period_commits,
@@ -521,6 +545,8 @@ pub fn html_report(store: &Store, result: &ScanResult) -> anyhow::Result<String>
         row_hash: &row_hash,
         database: &database,
         config_digest: &config_digest,
+        monitoring: &monitoring,
+        period_from: &period_from,
     };
     crate::report::html::render(&context).map_err(|e| anyhow::anyhow!(e))
 }

@@ -339,13 +339,19 @@ pub struct DaemonConfig {
     pub listen: String,
     /// Environment variable holding the bearer token for the daemon API.
     pub api_token_env: Option<String>,
+    /// How long a shutdown waits for a running scan before abandoning it.
+    pub grace_seconds: u64,
 }
+
+/// Default shutdown grace period: Kubernetes' default `terminationGracePeriodSeconds`.
+pub const DEFAULT_GRACE_SECONDS: u64 = 30;
 
 impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
             listen: DEFAULT_LISTEN.to_string(),
             api_token_env: None,
+            grace_seconds: DEFAULT_GRACE_SECONDS,
         }
     }
 }
@@ -2016,7 +2022,7 @@ impl<'a> Checker<'a> {
         let Some(f) = top.get("daemon") else {
             return daemon;
         };
-        let Some(obj) = self.object(&f, &["listen", "api_token_env"]) else {
+        let Some(obj) = self.object(&f, &["listen", "api_token_env", "grace_seconds"]) else {
             return daemon;
         };
         if let Some(lf) = obj.get("listen") {
@@ -2032,6 +2038,7 @@ impl<'a> Checker<'a> {
             }
         }
         daemon.api_token_env = self.env_name(&obj, "api_token_env");
+        daemon.grace_seconds = self.positive(&obj, "grace_seconds", daemon.grace_seconds);
         daemon
     }
 
@@ -2424,6 +2431,7 @@ clusters:
         assert_eq!(c.tracking.label, "app.kubernetes.io/instance");
         assert_eq!(c.tracking.annotation, "argocd.argoproj.io/tracking-id");
         assert_eq!(c.daemon.listen, "127.0.0.1:9464");
+        assert_eq!(c.daemon.grace_seconds, DEFAULT_GRACE_SECONDS);
         assert_eq!(c.schedule, None);
         assert!(c.sources.is_empty() && c.apps.is_empty() && c.waivers.is_empty());
 
@@ -2500,6 +2508,12 @@ databse: x.db
                 "plumbline.yaml:10: apps[0].cluster: no cluster named \"nowhere-near\"",
             ]
         );
+    }
+
+    #[test]
+    fn daemon_grace_period() {
+        assert_eq!(ok("daemon: {grace_seconds: 5}\n").daemon.grace_seconds, 5);
+        assert!(problems("daemon: {grace_seconds: 0}\n")[0].contains("greater than 0"));
     }
 
     #[test]

@@ -192,3 +192,41 @@ fn scan_prints_sarif_and_junit_directly() {
     let xml = String::from_utf8_lossy(&junit.stdout);
     assert_eq!(xml.matches("<failure ").count(), 5);
 }
+
+#[test]
+fn html_report_states_the_monitoring_coverage_of_the_period() {
+    let (ws, _) = shop_workspace();
+    let (_, scan) = ws.scan_json(&[]);
+    let html = |ws: &support::Workspace| {
+        String::from_utf8_lossy(&ws.run(&["report", "--format", "html"]).stdout).to_string()
+    };
+    assert!(
+        html(&ws).contains("monitoring: no scheduled runs recorded"),
+        "a scan run on demand has no schedule to keep"
+    );
+
+    // As the daemon records it: the scan ran for its tick, the next tick was missed.
+    let db = rusqlite::Connection::open(ws.path("state/plumbline.db")).expect("db");
+    let started = scan["started_at"].as_str().expect("started_at");
+    db.execute(
+        "INSERT INTO ticks (trigger, scheduled_at, outcome, started_at, finished_at, scan_id)
+         VALUES ('schedule', ?1, 'ran', ?1, ?1, ?2)",
+        rusqlite::params![started, scan["scan_id"].as_i64()],
+    )
+    .expect("tick");
+    assert!(html(&ws).contains("monitoring: 1 of 1 expected scheduled runs executed, no gaps"));
+
+    let (_, next) = ws.scan_json(&[]);
+    db.execute(
+        "INSERT INTO ticks (trigger, scheduled_at, outcome, reason)
+         VALUES ('schedule', ?1, 'missed', 'the daemon was stopped or not running')",
+        [next["started_at"].as_str()],
+    )
+    .expect("tick");
+    let report = html(&ws);
+    assert!(
+        report.contains("monitoring: 1 of 2 expected scheduled runs executed from"),
+        "{report}"
+    );
+    assert!(report.contains("the daemon was stopped or not running"));
+}

@@ -3,7 +3,7 @@
 //! untrusted and escaped by the template engine.
 
 use crate::model::{Finding, ScanResult, Status};
-use crate::store::ScanRow;
+use crate::store::{Coverage, ScanRow};
 use askama::Template;
 use std::collections::BTreeMap;
 
@@ -19,6 +19,10 @@ pub struct Context<'a> {
     pub row_hash: &'a str,
     pub database: &'a str,
     pub config_digest: &'a str,
+    /// How the daemon's schedule was kept over the period, from its first scheduled tick
+    /// (or first scan) on.
+    pub monitoring: &'a Coverage,
+    pub period_from: &'a str,
 }
 
 #[derive(Template)]
@@ -40,6 +44,8 @@ struct Report<'a> {
     verdict_class: &'static str,
     period_commits: &'a [crate::model::TrailCommit],
     period_start: i64,
+    monitoring: &'a Coverage,
+    period_from: &'a str,
 }
 
 /// Counts by status for one cluster or app.
@@ -157,6 +163,8 @@ pub fn render(context: &Context) -> Result<String, String> {
         trend_svg: trend_svg(context.history),
         period_commits: context.period_commits,
         period_start: context.period_start,
+        monitoring: context.monitoring,
+        period_from: context.period_from,
         verdict,
         verdict_class: match verdict {
             "drift found" => "drift-found",

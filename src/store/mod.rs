@@ -5,6 +5,9 @@
 //! scans before it.
 
 mod schema;
+mod ticks;
+
+pub use ticks::{Coverage, Delivery, Gap, NoRun, Outcome as TickOutcome, Tick, Trigger};
 
 use crate::model::{
     ClusterResult, CommitInfo, CommitRef, ExpiredWaiverNote, Finding, Origin, PolicyResult,

@@ -122,6 +122,19 @@ CREATE TABLE alert_state (
 );
 "#,
     r#"
+CREATE TABLE ticks (
+    id INTEGER PRIMARY KEY,
+    trigger TEXT NOT NULL,
+    scheduled_at TEXT,
+    outcome TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    scan_id INTEGER REFERENCES scans(id),
+    reason TEXT
+);
+CREATE INDEX ticks_scheduled ON ticks(trigger, scheduled_at);
+"#,
+    r#"
 CREATE TABLE scan_policies (
     scan_id INTEGER NOT NULL REFERENCES scans(id),
     policy TEXT NOT NULL,
