@@ -12,6 +12,7 @@ mod nameref;
 mod patch;
 mod resource;
 mod target;
+mod timestamp;
 mod transform;
 
 pub use files::DirFiles;

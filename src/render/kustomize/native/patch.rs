@@ -5,6 +5,7 @@ use super::kustomization::Kustomization;
 use super::merge;
 use super::resource::{effective, parse_yaml_stream, Gvk, Res};
 use super::target::Loader;
+use super::timestamp;
 use super::Error;
 use serde_json::Value;
 
@@ -189,7 +190,13 @@ fn decode_patch(k: &Kustomization, text: &[u8], origin: &str) -> Result<Patch, E
             Ok(Patch::Json(ops.clone()))
         }
         [] => Err(k.invalid(format!("{origin}: empty patch"))),
-        _ if docs.iter().all(Value::is_object) => Ok(Patch::Strategic(docs)),
+        _ if docs.iter().all(Value::is_object) => {
+            // Kustomize reads a strategic merge patch as it reads objects, while it turns
+            // JSON 6902 operations into JSON with timestamps left as written.
+            let mut docs = docs;
+            timestamp::resolve(text, &mut docs).map_err(|e| e.into_error(k, origin))?;
+            Ok(Patch::Strategic(docs))
+        }
         _ => Err(k.invalid(format!("{origin}: unable to parse SM or JSON patch"))),
     }
 }
@@ -391,7 +398,11 @@ pub(super) fn patches_strategic_merge(
             .ok()
             .filter(|docs| !docs.is_empty() && docs.iter().all(Value::is_object));
         let docs = match inline {
-            Some(docs) => docs,
+            Some(mut docs) => {
+                timestamp::resolve(text.as_bytes(), &mut docs)
+                    .map_err(|e| e.into_error(k, "inline patch"))?;
+                docs
+            }
             None => {
                 let bytes = loader.read_local(k, text)?;
                 match decode_patch(k, &bytes, text)? {

@@ -6,6 +6,7 @@ use super::files::{join, parent, ESCAPE_MARK};
 use super::generator::{self, Behavior};
 use super::kustomization::{is_remote, Kustomization, FILE_NAMES};
 use super::resource::{self, parse_yaml_stream, Res};
+use super::timestamp::{self, ReadError};
 use super::{nameref, patch, transform, Error, Files, Output};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -178,7 +179,7 @@ fn accumulate_into(
             }
         } else {
             let bytes = loader.read_local(k, &entry)?;
-            for r in parse_resources(&bytes).map_err(|m| k.invalid(format!("{entry}: {m}")))? {
+            for r in parse_resources(&bytes).map_err(|e| e.into_error(k, &entry))? {
                 append(k, resources, r)?;
             }
         }
@@ -230,19 +231,21 @@ fn transform_all(
 }
 
 /// The objects of a manifest file; `List` kinds are expanded into their items.
-fn parse_resources(bytes: &[u8]) -> Result<Vec<Res>, String> {
+fn parse_resources(bytes: &[u8]) -> Result<Vec<Res>, ReadError> {
+    let mut docs = parse_yaml_stream(bytes).map_err(ReadError::Invalid)?;
+    timestamp::resolve(bytes, &mut docs)?;
     let mut out = Vec::new();
-    for doc in parse_yaml_stream(bytes)? {
+    for doc in docs {
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("");
         if kind.ends_with("List") {
             if let Some(Value::Array(items)) = doc.get("items") {
                 for item in items {
-                    out.push(checked(item.clone())?);
+                    out.push(checked(item.clone()).map_err(ReadError::Invalid)?);
                 }
                 continue;
             }
         }
-        out.push(checked(doc)?);
+        out.push(checked(doc).map_err(ReadError::Invalid)?);
     }
     Ok(out)
 }
