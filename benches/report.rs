@@ -76,6 +76,7 @@ fn main() {
         policy_results: Vec::new(),
         errors: Vec::new(),
         commits: Vec::new(),
+        heal_actions: Vec::new(),
     };
     for round in 1..=3 {
         let started = Instant::now();

@@ -33,6 +33,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "resolved",
     "cluster_unreachable",
     "cluster_recovered",
+    "heal",
 ];
 
 /// The validated configuration. Every path in it is absolute (resolved against the
@@ -2834,7 +2835,7 @@ notify:
                 "plumbline.yaml:5: notify.email.to: must name at least one recipient",
                 "plumbline.yaml:5: notify.email: username_env and password_env must be given together",
                 "plumbline.yaml:6: notify.webhook.url: \"ftp://x\" is not an http:// or https:// URL",
-                "plumbline.yaml:6: notify.webhook.on[0]: unknown event \"new-drift\" (expected new_drift, resolved, cluster_unreachable, cluster_recovered) (did you mean \"new_drift\"?)",
+                "plumbline.yaml:6: notify.webhook.on[0]: unknown event \"new-drift\" (expected new_drift, resolved, cluster_unreachable, cluster_recovered, heal) (did you mean \"new_drift\"?)",
                 "plumbline.yaml:6: notify.webhook.secret_env: \"9X\" is not an environment variable name",
             ]
         );

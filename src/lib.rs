@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod diff;
+pub mod heal;
 pub mod kinds;
 pub mod live;
 pub mod manifest;

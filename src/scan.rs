@@ -34,6 +34,8 @@ pub struct ScanOptions {
     pub progress: bool,
     /// Record the scan in the database (`diff` looks without recording).
     pub record: bool,
+    /// Only apps with `self_heal: true` (the fresh comparison `heal` acts on).
+    pub self_heal_only: bool,
 }
 
 /// An app of the plan: one app config (or app_set expansion) on one cluster.
@@ -47,6 +49,8 @@ pub struct PlannedApp {
     pub render: RenderKind,
     pub helm: Option<HelmConfig>,
     pub ignore: Vec<IgnoreRule>,
+    pub self_heal: bool,
+    pub prune: bool,
 }
 
 /// A finished scan: the result as stored, and the exit code that goes with it.
@@ -55,6 +59,9 @@ pub struct Outcome {
     /// The stored row hash and database, when the scan was recorded.
     pub row_hash: Option<String>,
     pub database: Option<PathBuf>,
+    /// The desired objects of every app with `self_heal: true` that was compared: what
+    /// self-heal applies, kept so it can act on this very comparison.
+    pub heal_inputs: Vec<(PlannedApp, Vec<crate::model::Resource>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,14 +180,18 @@ fn prepare(
     let plan: Vec<PlannedApp> = plan(config, &sources, &mut errors)
         .into_iter()
         .filter(|a| matches_any(&app_filter, &a.name) && matches_any(&cluster_filter, &a.cluster))
+        .filter(|a| a.self_heal || !options.self_heal_only)
         .collect();
     if plan.is_empty()
-        && (!options.apps.is_empty() || !options.clusters.is_empty())
+        && (!options.apps.is_empty() || !options.clusters.is_empty() || options.self_heal_only)
         && errors.is_empty()
     {
-        return Err(ScanFailure::Usage(
-            "no app matches the --app/--cluster filters".into(),
-        ));
+        let message = if options.self_heal_only {
+            "no app with self_heal: true matches the --app filters"
+        } else {
+            "no app matches the --app/--cluster filters"
+        };
+        return Err(ScanFailure::Usage(message.into()));
     }
 
     progress.message("connecting to clusters");
@@ -240,7 +251,7 @@ fn cluster_pool(config: &Config) -> rayon::ThreadPool {
 }
 
 /// The API limits of the configuration.
-fn limits(config: &Config) -> Limits {
+pub(crate) fn limits(config: &Config) -> Limits {
     let live = &config.live;
     Limits {
         qps: live.qps,
@@ -418,6 +429,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     progress.finish();
 
     let mut findings: Vec<Finding> = Vec::new();
+    let mut heal_inputs = Vec::new();
     let mut app_records = Vec::new();
     let mut inputs_by_source: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
     for (app, outcome) in plan.iter().zip(per_app) {
@@ -439,6 +451,11 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             status: outcome.status.to_string(),
             objects: outcome.rendered.as_ref().map_or(0, |r| r.objects.len()),
         });
+        if app.self_heal && outcome.status == "ok" {
+            if let Some(rendered) = outcome.rendered {
+                heal_inputs.push((app.clone(), rendered.objects));
+            }
+        }
         findings.extend(outcome.findings);
     }
 
@@ -499,12 +516,14 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         policy_results: Vec::new(),
         errors,
         commits: trail,
+        heal_actions: Vec::new(),
     };
     let Some(store) = store.as_mut() else {
         return Ok(Outcome {
             result,
             row_hash: None,
             database: None,
+            heal_inputs,
         });
     };
     let filters = describe_filters(options);
@@ -518,7 +537,8 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     let (scan_id, row_hash) = store.save(&record)?;
     result.scan_id = scan_id;
     // Alerts: only a full scan speaks for every app (a filtered one would "resolve" the rest).
-    let full_scan = options.apps.is_empty() && options.clusters.is_empty();
+    let full_scan =
+        options.apps.is_empty() && options.clusters.is_empty() && !options.self_heal_only;
     if full_scan && (config.notify.email.is_some() || config.notify.webhook.is_some()) {
         progress.message("sending alerts");
         send_alerts(store, config, &result);
@@ -527,6 +547,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         result,
         row_hash: Some(row_hash),
         database: Some(store.path().to_path_buf()),
+        heal_inputs,
     })
 }
 
@@ -634,17 +655,9 @@ fn compare_app(
             errors: Vec::new(),
         };
     };
-    let mut rules = Vec::new();
-    for rule in config.ignore.iter().chain(&app.ignore) {
-        match CompiledRule::compile(rule) {
-            Ok(rule) => rules.push(rule),
-            Err(e) => return fail(Stage::Diff, format!("ignore rule: {e}")),
-        }
-    }
-    let settings = diff::Settings {
-        tracking: &config.tracking,
-        ignore: rules,
-        appliers: config.appliers.clone(),
+    let settings = match diff_settings(config, app) {
+        Ok(settings) => settings,
+        Err(message) => return fail(Stage::Diff, message),
     };
     let findings = diff::diff_app(&app.name, &app.cluster, &rendered.objects, live, &settings);
     AppOutcome {
@@ -653,6 +666,23 @@ fn compare_app(
         findings,
         errors: Vec::new(),
     }
+}
+
+/// What the comparison of one app needs: the tracking, its ignore rules, the appliers.
+/// Self-heal compares its dry runs with the same settings as the scan.
+pub fn diff_settings<'a>(
+    config: &'a Config,
+    app: &PlannedApp,
+) -> Result<diff::Settings<'a>, String> {
+    let mut rules = Vec::new();
+    for rule in config.ignore.iter().chain(&app.ignore) {
+        rules.push(CompiledRule::compile(rule).map_err(|e| format!("ignore rule: {e}"))?);
+    }
+    Ok(diff::Settings {
+        tracking: &config.tracking,
+        ignore: rules,
+        appliers: config.appliers.clone(),
+    })
 }
 
 /// Renders one app from its source's commit and gives its objects their namespaces.
@@ -867,6 +897,8 @@ fn plan(
                         render: set.render,
                         helm: set.helm.clone(),
                         ignore: set.ignore.clone(),
+                        self_heal: set.self_heal,
+                        prune: set.prune,
                     }),
                     Err(message) => errors.push(ScanError {
                         cluster: Some(cluster.name.clone()),
@@ -891,6 +923,8 @@ fn planned_from_app(app: &AppConfig) -> PlannedApp {
         render: app.render,
         helm: app.helm.clone(),
         ignore: app.ignore.clone(),
+        self_heal: app.self_heal,
+        prune: app.prune,
     }
 }
 
@@ -981,6 +1015,9 @@ fn describe_filters(options: &ScanOptions) -> String {
     }
     for cluster in &options.clusters {
         parts.push(format!("--cluster {cluster}"));
+    }
+    if options.self_heal_only {
+        parts.push("self_heal apps (heal)".into());
     }
     parts.join(" ")
 }

@@ -78,6 +78,7 @@ fn scan(id: i64, clusters: &[(&str, &str)], findings: Vec<Finding>) -> ScanResul
         policy_results: Vec::new(),
         errors: Vec::new(),
         commits: Vec::new(),
+        heal_actions: Vec::new(),
     }
 }
 

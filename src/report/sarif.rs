@@ -639,6 +639,7 @@ pub(crate) mod tests {
                 message: format!("connection refused {HOSTILE}"),
             }],
             commits: vec![],
+            heal_actions: vec![],
         }
     }
 

@@ -121,6 +121,26 @@ CREATE TABLE alert_state (
     value TEXT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE heal_actions (
+    id INTEGER PRIMARY KEY,
+    scan_id INTEGER NOT NULL REFERENCES scans(id),
+    app TEXT NOT NULL,
+    cluster TEXT NOT NULL,
+    api_group TEXT NOT NULL,
+    version TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    namespace TEXT,
+    name TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    patch TEXT,
+    dry_run INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX heal_actions_scan ON heal_actions(scan_id);
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
