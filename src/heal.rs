@@ -113,7 +113,9 @@ fn plan(config: &Config, outcome: &Outcome, dry_run: bool) -> Vec<Planned> {
     let at = scan::now();
     let mut planned = Vec::new();
     let mut per_run = 0usize;
-    for (app, desired) in &outcome.heal_inputs {
+    let mut inputs: Vec<&(PlannedApp, Vec<Resource>)> = outcome.heal_inputs.iter().collect();
+    inputs.sort_by(|a, b| (&a.0.cluster, &a.0.name).cmp(&(&b.0.cluster, &b.0.name)));
+    for (app, desired) in inputs {
         let snapshot = matches!(
             config.cluster(&app.cluster).map(|c| &c.access),
             Some(ClusterAccess::Snapshot(_))

@@ -2,7 +2,7 @@
 //! external fetch) that reads on screen and on paper. Everything from Git and clusters is
 //! untrusted and escaped by the template engine.
 
-use crate::model::{Finding, ScanResult, Status};
+use crate::model::{Finding, HealAction, ScanResult, Status};
 use crate::store::ScanRow;
 use askama::Template;
 use std::collections::BTreeMap;
@@ -40,6 +40,13 @@ struct Report<'a> {
     verdict_class: &'static str,
     period_commits: &'a [crate::model::TrailCommit],
     period_start: i64,
+    heal: Vec<HealView<'a>>,
+}
+
+/// A self-heal action with its patch, one operation per line.
+struct HealView<'a> {
+    action: &'a HealAction,
+    patch: String,
 }
 
 /// Counts by status for one cluster or app.
@@ -157,6 +164,22 @@ pub fn render(context: &Context) -> Result<String, String> {
         trend_svg: trend_svg(context.history),
         period_commits: context.period_commits,
         period_start: context.period_start,
+        heal: result
+            .heal_actions
+            .iter()
+            .map(|action| HealView {
+                action,
+                patch: action
+                    .patch
+                    .as_ref()
+                    .and_then(|p| p.as_array())
+                    .into_iter()
+                    .flatten()
+                    .map(|op| op.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            })
+            .collect(),
         verdict,
         verdict_class: match verdict {
             "drift found" => "drift-found",
