@@ -485,3 +485,56 @@ fn record(config: &Config, heal_run: &HealRun) {
         tracing::error!("heal alerts sent but not recorded: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_paths_see_additions_removals_and_changes_but_not_server_fields() {
+        let before = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "resourceVersion": "1", "labels": {"a": "1"}},
+            "data": {"keep": "x", "gone": "y", "edit": "1"}});
+        let after = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "resourceVersion": "2", "labels": {"a": "1", "b": "2"}},
+            "data": {"keep": "x", "edit": "2"}});
+        assert_eq!(
+            changed_paths("", "ConfigMap", &before, &after),
+            ["/data/edit", "/data/gone", "/metadata/labels/b"]
+        );
+        assert!(changed_paths("", "ConfigMap", &before, &before).is_empty());
+    }
+
+    #[test]
+    fn headline_counts_what_happened() {
+        let action = |status: &str| HealAction {
+            app: "web".into(),
+            cluster: "prod".into(),
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("web".into()),
+            name: "c".into(),
+            action: APPLY.into(),
+            status: status.into(),
+            reason: None,
+            patch: None,
+            dry_run: false,
+            at: String::new(),
+        };
+        let actions = vec![
+            action(APPLIED),
+            action(APPLIED),
+            action(FAILED),
+            action(SKIPPED),
+        ];
+        let run = HealRun {
+            scan_id: 1,
+            dry_run: false,
+            summary: summarize(&actions),
+            actions,
+        };
+        assert_eq!(run.headline(), "2 applied, 1 failed, 1 skipped");
+        assert!(run.failed());
+    }
+}

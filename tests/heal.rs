@@ -4,6 +4,8 @@
 
 #[path = "support/apiserver/mod.rs"]
 mod apiserver;
+#[path = "support/http_capture.rs"]
+mod http_capture;
 mod support;
 
 use apiserver::ApiServer;
@@ -421,7 +423,14 @@ fn heal_plans_applies_creates_and_prunes_with_the_rails() {
 fn conflicts_fail_and_the_run_limit_skips_the_rest() {
     let server = ApiServer::builder().start();
     seed(&server);
-    let ws = workspace(&server, "{max_objects_per_run: 2}");
+    let hook = http_capture::HttpCapture::start(&[200]);
+    let ws = workspace(
+        &server,
+        &format!(
+            "{{max_objects_per_run: 2}}\nnotify: {{webhook: {{url: \"{}\"}}}}",
+            hook.url("/hook")
+        ),
+    );
     let (code, run) = heal_json(&ws, &["--app", "web"]);
     assert_eq!(code, 3, "{run:#}");
     // web-config was edited with kubectl edit: that manager owns LEVEL, and without force
@@ -449,6 +458,21 @@ fn conflicts_fail_and_the_run_limit_skips_the_rest() {
         "debug"
     );
     assert!(actions(&run).iter().all(|a| a.3 != "api-config"));
+    // One message for the run: what was applied and what failed, no patch values.
+    let requests = hook.requests();
+    assert_eq!(requests.len(), 1);
+    let body: Value = serde_json::from_slice(&requests[0].body).expect("webhook JSON");
+    assert_eq!(body["event"], "heal");
+    assert_eq!(
+        body["heal_actions"].as_array().map(Vec::len),
+        Some(2),
+        "{body:#}"
+    );
+    assert!(body["text"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("1 applied, 1 failed, 4 skipped"));
+    assert_no_secret("the heal webhook", &body.to_string());
     let db = rusqlite::Connection::open(ws.path("plumbline.db")).expect("db");
     let failed: i64 = db
         .query_row(
