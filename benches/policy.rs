@@ -40,7 +40,7 @@ fn deployment(i: usize) -> Value {
                 "spec": {
                     "containers": [{
                         "name": "app",
-                        "image": if i % 7 == 0 { "registry.example.com/app:latest".to_string() } else { format!("registry.example.com/app:1.{i}") },
+                        "image": if i.is_multiple_of(7) { "registry.example.com/app:latest".to_string() } else { format!("registry.example.com/app:1.{i}") },
                         "imagePullPolicy": "IfNotPresent",
                         "ports": [{"containerPort": 8080, "protocol": "TCP"}],
                         "env": [{"name": "MODE", "value": "prod"}, {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}],
@@ -83,7 +83,7 @@ fn service(i: usize) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": format!("svc-{i}"), "namespace": format!("team-{}", i % 50)},
-        "spec": {"type": if i % 10 == 0 { "NodePort" } else { "ClusterIP" }, "clusterIP": "10.0.0.1",
+        "spec": {"type": if i.is_multiple_of(10) { "NodePort" } else { "ClusterIP" }, "clusterIP": "10.0.0.1",
                  "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}],
                  "selector": {"app": format!("svc-{i}")}, "sessionAffinity": "None"}
     })

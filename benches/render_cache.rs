@@ -61,6 +61,7 @@ fn main() {
         clusters: Vec::new(),
         progress: false,
         record: false,
+        self_heal_only: false,
     };
     let scan = |label: &str| {
         let config = plumbline::config::load(&config_path).expect("valid configuration");

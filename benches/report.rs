@@ -79,6 +79,7 @@ fn main() {
         commits: Vec::new(),
         expired_waivers: Vec::new(),
         policies: Vec::new(),
+        heal_actions: Vec::new(),
     };
     for round in 1..=3 {
         let started = Instant::now();

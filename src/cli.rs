@@ -155,6 +155,20 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },
+    /// Apply Git's objects over the drift of apps with `self_heal: true` (server-side apply)
+    Heal {
+        /// Only apps whose name matches (glob; repeatable)
+        #[arg(long = "app", value_name = "GLOB")]
+        apps: Vec<String>,
+        /// Plan and run the server's dry run; write nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: TableOrJson,
+        /// Write the result to this file instead of stdout
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Validate the configuration and print every problem with its location
     CheckConfig,
 }
@@ -190,6 +204,7 @@ pub fn run(cli: Cli) -> i32 {
                 clusters,
                 progress: true,
                 record: true,
+                self_heal_only: false,
             };
             run_scan(
                 config,
@@ -226,6 +241,14 @@ pub fn run(cli: Cli) -> i32 {
         }
         Command::Daemon { listen } => with_config(&config_path, |config| {
             crate::daemon::run(config, listen.as_deref())
+        }),
+        Command::Heal {
+            apps,
+            dry_run,
+            format,
+            out,
+        } => with_config(&config_path, |config| {
+            heal(config, apps, dry_run, format, out.as_deref())
         }),
     };
     match result {
@@ -616,6 +639,7 @@ fn single_app_options(app: &str, cluster: Option<&str>) -> ScanOptions {
         clusters: cluster.map(|c| vec![glob_literal(c)]).unwrap_or_default(),
         progress: false,
         record: false,
+        self_heal_only: false,
     }
 }
 
@@ -792,4 +816,83 @@ fn clusters(config: &Config, format: TableOrJson) -> anyhow::Result<i32> {
     } else {
         exit::PARTIAL
     })
+}
+
+/// A fresh comparison of the opted-in apps, recorded as a scan, then self-heal on it.
+fn heal(
+    config: &Config,
+    apps: Vec<String>,
+    dry_run: bool,
+    format: TableOrJson,
+    out: Option<&Path>,
+) -> anyhow::Result<i32> {
+    let options = ScanOptions {
+        apps,
+        clusters: Vec::new(),
+        progress: true,
+        record: true,
+        self_heal_only: true,
+    };
+    let outcome = match scan::run(config, &options) {
+        Ok(outcome) => outcome,
+        Err(ScanFailure::Usage(message)) => {
+            eprintln!("error: {message}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let heal_run = crate::heal::run(config, &outcome, dry_run);
+    let text = match format {
+        TableOrJson::Json => serde_json::to_string_pretty(&heal_run)? + "\n",
+        TableOrJson::Table => heal_table(&heal_run, &outcome.result),
+    };
+    write_output(out, &text)?;
+    Ok(if heal_run.failed() || !outcome.result.errors.is_empty() {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    })
+}
+
+/// One line per action with its patch operations below it, the scan's errors, a summary.
+fn heal_table(heal_run: &crate::heal::HealRun, scan: &ScanResult) -> String {
+    let mut text = String::new();
+    for a in &heal_run.actions {
+        let kind = if a.group.is_empty() {
+            a.kind.clone()
+        } else {
+            format!("{}.{}", a.kind, a.group)
+        };
+        let name = match &a.namespace {
+            Some(ns) => format!("{ns}/{}", a.name),
+            None => a.name.clone(),
+        };
+        text.push_str(&format!(
+            "{:<8}  {:<7}  {}  {}  {kind}  {name}",
+            a.status, a.action, a.cluster, a.app
+        ));
+        if let Some(reason) = &a.reason {
+            text.push_str(&format!(": {reason}"));
+        }
+        text.push('\n');
+        for op in a
+            .patch
+            .as_ref()
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten()
+        {
+            text.push_str(&format!("    {op}\n"));
+        }
+    }
+    for e in &scan.errors {
+        text.push_str(&format!("error [{}]: {}\n", e.stage.as_str(), e.message));
+    }
+    text.push_str(&format!(
+        "heal{} after scan {}: {}\n",
+        if heal_run.dry_run { " (dry run)" } else { "" },
+        heal_run.scan_id,
+        heal_run.headline()
+    ));
+    text
 }

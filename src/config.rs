@@ -33,6 +33,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "resolved",
     "cluster_unreachable",
     "cluster_recovered",
+    "heal",
 ];
 
 /// The validated configuration. Every path in it is absolute (resolved against the
@@ -69,6 +70,56 @@ pub struct Config {
     pub renderers: RenderersConfig,
     /// How long drift may stay open before the change-management policy flags it.
     pub drift_sla: std::time::Duration,
+    /// The safety rails of self-heal.
+    pub heal: HealConfig,
+}
+
+/// Kinds self-heal never writes unless `heal.deny_kinds` says otherwise: deleting or
+/// rewriting them can take data or access with it, which no drift justifies.
+pub const DEFAULT_DENY_KINDS: &[&str] = &[
+    "Namespace",
+    "CustomResourceDefinition",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "ClusterRole",
+    "ClusterRoleBinding",
+];
+
+/// The safety rails of self-heal (`heal:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealConfig {
+    /// Take fields that another field manager owns (server-side apply `force`); off by
+    /// default, so a field someone else owns fails with a conflict instead of being taken.
+    pub force: bool,
+    /// Objects written per app and heal run; the rest are skipped and recorded.
+    pub max_objects_per_app: usize,
+    /// Objects written per heal run, over all apps.
+    pub max_objects_per_run: usize,
+    /// `Kind` (any group) or `group/Kind` entries that are never written.
+    pub deny_kinds: Vec<String>,
+}
+
+impl Default for HealConfig {
+    fn default() -> Self {
+        HealConfig {
+            force: false,
+            max_objects_per_app: 10,
+            max_objects_per_run: 50,
+            deny_kinds: DEFAULT_DENY_KINDS.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+}
+
+impl HealConfig {
+    /// True when `heal.deny_kinds` names this kind, alone or with its group (`apps/Deployment`).
+    pub fn denies(&self, group: &str, kind: &str) -> bool {
+        self.deny_kinds
+            .iter()
+            .any(|entry| match entry.split_once('/') {
+                Some((g, k)) => g == group && k == kind,
+                None => entry == kind,
+            })
+    }
 }
 
 /// External render engines and the render cache (`renderers:`).
@@ -1050,6 +1101,7 @@ const TOP_KEYS: &[&str] = &[
     "live",
     "renderers",
     "drift_sla",
+    "heal",
 ];
 const SOURCE_KEYS: &[&str] = &["name", "url", "revision"];
 const CLUSTER_KEYS: &[&str] = &["name", "kubeconfig", "context", "snapshot", "labels"];
@@ -1411,6 +1463,7 @@ impl<'a> Checker<'a> {
         let live = self.live(&obj);
         let renderers = self.renderers(&obj);
         let drift_sla = self.drift_sla(&obj);
+        let heal = self.heal(&obj);
         let appliers = match obj.get("appliers") {
             Some(f) => self.string_list(&f),
             None => DEFAULT_APPLIERS.iter().map(|s| s.to_string()).collect(),
@@ -1436,7 +1489,47 @@ impl<'a> Checker<'a> {
             live,
             renderers,
             drift_sla,
+            heal,
         }
+    }
+
+    fn heal(&mut self, top: &Obj) -> HealConfig {
+        let mut heal = HealConfig::default();
+        let Some(f) = top.get("heal") else {
+            return heal;
+        };
+        let keys = [
+            "force",
+            "max_objects_per_app",
+            "max_objects_per_run",
+            "deny_kinds",
+        ];
+        let Some(obj) = self.object(&f, &keys) else {
+            return heal;
+        };
+        heal.force = self.boolean(&obj, "force", heal.force);
+        heal.max_objects_per_app =
+            self.positive(&obj, "max_objects_per_app", heal.max_objects_per_app);
+        heal.max_objects_per_run =
+            self.positive(&obj, "max_objects_per_run", heal.max_objects_per_run);
+        if let Some(f) = obj.get("deny_kinds") {
+            let kinds = self.string_list(&f);
+            for kind in &kinds {
+                let name = kind.rsplit('/').next().unwrap_or_default();
+                let valid = name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric())
+                    && kind.matches('/').count() <= 1;
+                if !valid {
+                    self.report(
+                        f.line,
+                        &f.path,
+                        format!("\"{kind}\" is not a Kind or group/Kind"),
+                    );
+                }
+            }
+            heal.deny_kinds = kinds;
+        }
+        heal
     }
 
     fn drift_sla(&mut self, top: &Obj) -> std::time::Duration {
@@ -2325,6 +2418,28 @@ clusters:
     }
 
     #[test]
+    fn heal_rails() {
+        let c = ok("heal:\n  force: true\n  max_objects_per_app: 2\n  deny_kinds: [Secret, apps/Deployment]\n");
+        assert!(c.heal.force);
+        assert_eq!(
+            (c.heal.max_objects_per_app, c.heal.max_objects_per_run),
+            (2, 50)
+        );
+        assert!(c.heal.denies("", "Secret") && c.heal.denies("apps", "Deployment"));
+        assert!(!c.heal.denies("", "Namespace") && !c.heal.denies("extensions", "Deployment"));
+        assert!(ok("").heal.denies("", "Namespace"));
+        assert_eq!(
+            problems("heal:\n  force: maybe\n  max_objects_per_run: 0\n  deny_kinds: [secret]\n  limit: 3\n"),
+            vec![
+                "plumbline.yaml:2: heal.force: expected true or false",
+                "plumbline.yaml:3: heal.max_objects_per_run: expected a number greater than 0, not \"0\"",
+                "plumbline.yaml:4: heal.deny_kinds: \"secret\" is not a Kind or group/Kind",
+                "plumbline.yaml:5: heal.limit: unknown key (known keys: force, max_objects_per_app, max_objects_per_run, deny_kinds)",
+            ]
+        );
+    }
+
+    #[test]
     fn durations_read_as_written() {
         let hours = |h: u64| Some(std::time::Duration::from_secs(h * 3600));
         assert_eq!(parse_duration("24h"), hours(24));
@@ -2645,7 +2760,7 @@ tracking: 3
         assert_eq!(
             problems("a: 1\n---\nb: 2\n"),
             vec![
-                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers, appliers, live, renderers, drift_sla)",
+                "plumbline.yaml:1: a: unknown key (known keys: database, reports_dir, tracking, sources, clusters, apps, app_sets, ignore, policies, schedule, daemon, notify, waivers, appliers, live, renderers, drift_sla, heal)",
                 "plumbline.yaml:2: expected a single YAML document; later documents are ignored",
             ]
         );
@@ -2885,7 +3000,7 @@ notify:
                 "plumbline.yaml:5: notify.email.to: must name at least one recipient",
                 "plumbline.yaml:5: notify.email: username_env and password_env must be given together",
                 "plumbline.yaml:6: notify.webhook.url: \"ftp://x\" is not an http:// or https:// URL",
-                "plumbline.yaml:6: notify.webhook.on[0]: unknown event \"new-drift\" (expected new_drift, resolved, cluster_unreachable, cluster_recovered) (did you mean \"new_drift\"?)",
+                "plumbline.yaml:6: notify.webhook.on[0]: unknown event \"new-drift\" (expected new_drift, resolved, cluster_unreachable, cluster_recovered, heal) (did you mean \"new_drift\"?)",
                 "plumbline.yaml:6: notify.webhook.secret_env: \"9X\" is not an environment variable name",
             ]
         );

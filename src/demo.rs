@@ -46,6 +46,7 @@ pub fn run(dir: Option<&Path>) -> anyhow::Result<i32> {
         clusters: Vec::new(),
         progress: true,
         record: true,
+        self_heal_only: false,
     };
     let outcome = scan::run(&config, &options)?;
     let result = &outcome.result;

@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod diff;
+pub mod heal;
 pub mod kinds;
 pub mod live;
 pub mod manifest;

@@ -419,6 +419,9 @@ pub struct ScanResult {
     /// section is built from. Kept in the database, not printed with the scan.
     #[serde(skip)]
     pub policies: Vec<PolicyRule>,
+    /// What self-heal did about this scan's findings (absent when it did nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heal_actions: Vec<HealAction>,
 }
 
 /// A policy as a scan evaluated it: its crosswalk to external controls.
@@ -457,4 +460,28 @@ pub struct ExpiredWaiverNote {
     pub expires: String,
     /// Violations of this scan it would still have covered.
     pub would_cover: usize,
+}
+
+/// One self-heal action on one object: what was planned or done, and why not when it
+/// was not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealAction {
+    pub app: String,
+    pub cluster: String,
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// `apply` (modified), `create` (missing) or `delete` (orphaned, with `prune`).
+    pub action: String,
+    /// `planned` (dry run passed, nothing written), `applied`, `failed` or `skipped`.
+    pub status: String,
+    /// Why it was skipped or failed (the server's message for a failure).
+    pub reason: Option<String>,
+    /// RFC 6902 patch live -> desired (for `create`, the whole object added), Secret
+    /// values redacted; `null` for `delete`.
+    pub patch: Option<Value>,
+    pub dry_run: bool,
+    pub at: String,
 }

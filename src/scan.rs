@@ -37,6 +37,8 @@ pub struct ScanOptions {
     pub progress: bool,
     /// Record the scan in the database (`diff` looks without recording).
     pub record: bool,
+    /// Only apps with `self_heal: true` (the fresh comparison `heal` acts on).
+    pub self_heal_only: bool,
 }
 
 /// An app of the plan: one app config (or app_set expansion) on one cluster.
@@ -50,6 +52,8 @@ pub struct PlannedApp {
     pub render: RenderKind,
     pub helm: Option<HelmConfig>,
     pub ignore: Vec<IgnoreRule>,
+    pub self_heal: bool,
+    pub prune: bool,
 }
 
 /// A finished scan: the result as stored, and the exit code that goes with it.
@@ -58,6 +62,9 @@ pub struct Outcome {
     /// The stored row hash and database, when the scan was recorded.
     pub row_hash: Option<String>,
     pub database: Option<PathBuf>,
+    /// The desired objects of every app with `self_heal: true` that was compared: what
+    /// self-heal applies, kept so it can act on this very comparison.
+    pub heal_inputs: Vec<(PlannedApp, Vec<crate::model::Resource>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,14 +195,18 @@ fn prepare(
     let plan: Vec<PlannedApp> = plan(config, &sources, &mut errors)
         .into_iter()
         .filter(|a| matches_any(&app_filter, &a.name) && matches_any(&cluster_filter, &a.cluster))
+        .filter(|a| a.self_heal || !options.self_heal_only)
         .collect();
     if plan.is_empty()
-        && (!options.apps.is_empty() || !options.clusters.is_empty())
+        && (!options.apps.is_empty() || !options.clusters.is_empty() || options.self_heal_only)
         && errors.is_empty()
     {
-        return Err(ScanFailure::Usage(
-            "no app matches the --app/--cluster filters".into(),
-        ));
+        let message = if options.self_heal_only {
+            "no app with self_heal: true matches the --app filters"
+        } else {
+            "no app matches the --app/--cluster filters"
+        };
+        return Err(ScanFailure::Usage(message.into()));
     }
 
     progress.message("connecting to clusters");
@@ -255,7 +266,7 @@ fn cluster_pool(config: &Config) -> rayon::ThreadPool {
 }
 
 /// The API limits of the configuration.
-fn limits(config: &Config) -> Limits {
+pub(crate) fn limits(config: &Config) -> Limits {
     let live = &config.live;
     Limits {
         qps: live.qps,
@@ -436,6 +447,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     progress.finish();
 
     let mut findings: Vec<Finding> = Vec::new();
+    let mut heal_inputs = Vec::new();
     let mut app_records = Vec::new();
     let mut inputs_by_source: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
     let mut desired_by_app: Vec<Option<Rendered>> = Vec::with_capacity(plan.len());
@@ -458,6 +470,11 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             status: outcome.status.to_string(),
             objects: outcome.rendered.as_ref().map_or(0, |r| r.objects.len()),
         });
+        if app.self_heal && outcome.status == "ok" {
+            if let Some(rendered) = &outcome.rendered {
+                heal_inputs.push((app.clone(), rendered.objects.clone()));
+            }
+        }
         findings.extend(outcome.findings);
         desired_by_app.push(outcome.rendered);
     }
@@ -549,12 +566,14 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         commits: trail,
         expired_waivers,
         policies: policy_rules,
+        heal_actions: Vec::new(),
     };
     let Some(store) = store.as_mut() else {
         return Ok(Outcome {
             result,
             row_hash: None,
             database: None,
+            heal_inputs,
         });
     };
     let filters = describe_filters(options);
@@ -568,7 +587,8 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     let (scan_id, row_hash) = store.save(&record)?;
     result.scan_id = scan_id;
     // Alerts: only a full scan speaks for every app (a filtered one would "resolve" the rest).
-    let full_scan = options.apps.is_empty() && options.clusters.is_empty();
+    let full_scan =
+        options.apps.is_empty() && options.clusters.is_empty() && !options.self_heal_only;
     if full_scan && (config.notify.email.is_some() || config.notify.webhook.is_some()) {
         progress.message("sending alerts");
         send_alerts(store, config, &result);
@@ -577,6 +597,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         result,
         row_hash: Some(row_hash),
         database: Some(store.path().to_path_buf()),
+        heal_inputs,
     })
 }
 
@@ -684,17 +705,9 @@ fn compare_app(
             errors: Vec::new(),
         };
     };
-    let mut rules = Vec::new();
-    for rule in config.ignore.iter().chain(&app.ignore) {
-        match CompiledRule::compile(rule) {
-            Ok(rule) => rules.push(rule),
-            Err(e) => return fail(Stage::Diff, format!("ignore rule: {e}")),
-        }
-    }
-    let settings = diff::Settings {
-        tracking: &config.tracking,
-        ignore: rules,
-        appliers: config.appliers.clone(),
+    let settings = match diff_settings(config, app) {
+        Ok(settings) => settings,
+        Err(message) => return fail(Stage::Diff, message),
     };
     let findings = diff::diff_app(&app.name, &app.cluster, &rendered.objects, live, &settings);
     AppOutcome {
@@ -703,6 +716,23 @@ fn compare_app(
         findings,
         errors: Vec::new(),
     }
+}
+
+/// What the comparison of one app needs: the tracking, its ignore rules, the appliers.
+/// Self-heal compares its dry runs with the same settings as the scan.
+pub fn diff_settings<'a>(
+    config: &'a Config,
+    app: &PlannedApp,
+) -> Result<diff::Settings<'a>, String> {
+    let mut rules = Vec::new();
+    for rule in config.ignore.iter().chain(&app.ignore) {
+        rules.push(CompiledRule::compile(rule).map_err(|e| format!("ignore rule: {e}"))?);
+    }
+    Ok(diff::Settings {
+        tracking: &config.tracking,
+        ignore: rules,
+        appliers: config.appliers.clone(),
+    })
 }
 
 /// The policy packs the configuration names, compiled and self-tested; `None` when it names
@@ -792,20 +822,22 @@ fn check_policies(
 /// render cache when it can be opened (without it every app is rendered, nothing is lost).
 struct Renderer<'a> {
     config: &'a Config,
-    capabilities: HashMap<String, Capabilities>,
+    connections: &'a HashMap<String, Connection>,
+    /// Asked of a cluster only when one of its apps is a Helm chart.
+    capabilities: HashMap<String, std::sync::OnceLock<Option<Capabilities>>>,
     cache: Option<RenderCache>,
 }
 
 impl<'a> Renderer<'a> {
-    fn new(config: &'a Config, connections: &HashMap<String, Connection>) -> Renderer<'a> {
+    fn new(config: &'a Config, connections: &'a HashMap<String, Connection>) -> Renderer<'a> {
         let engines = &config.renderers;
         render::process::configure(
             engines.processes,
             std::time::Duration::from_secs(engines.timeout_seconds),
         );
         let capabilities = connections
-            .iter()
-            .filter_map(|(name, c)| Some((name.clone(), c.capabilities()?)))
+            .keys()
+            .map(|name| (name.clone(), std::sync::OnceLock::new()))
             .collect();
         let cache = if engines.cache.enabled {
             RenderCache::open(&cache_dir().join("render-cache.sqlite"), &engines.cache)
@@ -816,6 +848,7 @@ impl<'a> Renderer<'a> {
         };
         Renderer {
             config,
+            connections,
             capabilities,
             cache,
         }
@@ -828,20 +861,35 @@ impl<'a> Renderer<'a> {
         source: &FetchedSource,
         scopes: &LiveState,
     ) -> Result<Rendered, String> {
+        let kind =
+            render::resolve_kind(source, &app.path, app.render).map_err(|e| e.to_string())?;
+        let capabilities = match kind {
+            RenderKind::Helm => self.capabilities(&app.cluster),
+            _ => None,
+        };
         let request = render::Request {
             app: &app.name,
             path: &app.path,
-            kind: app.render,
+            kind,
             namespace: app.namespace.as_deref(),
             helm: app.helm.as_ref(),
             engines: &self.config.renderers,
-            capabilities: self.capabilities.get(&app.cluster),
+            capabilities,
         };
         let rendered = match &self.cache {
             Some(cache) => render::render_cached(source, &request, cache),
             None => render::render(source, &request),
         };
         place(app, rendered.map_err(|e| e.to_string())?, scopes)
+    }
+
+    /// What a cluster serves, asked once per scan.
+    fn capabilities(&self, cluster: &str) -> Option<&Capabilities> {
+        let connection = self.connections.get(cluster)?;
+        self.capabilities
+            .get(cluster)?
+            .get_or_init(|| connection.capabilities())
+            .as_ref()
     }
 
     /// Trims the cache to its limits and gives this scan's hits and misses.
@@ -1057,6 +1105,8 @@ fn plan(
                         render: set.render,
                         helm: set.helm.clone(),
                         ignore: set.ignore.clone(),
+                        self_heal: set.self_heal,
+                        prune: set.prune,
                     }),
                     Err(message) => errors.push(ScanError {
                         cluster: Some(cluster.name.clone()),
@@ -1081,6 +1131,8 @@ fn planned_from_app(app: &AppConfig) -> PlannedApp {
         render: app.render,
         helm: app.helm.clone(),
         ignore: app.ignore.clone(),
+        self_heal: app.self_heal,
+        prune: app.prune,
     }
 }
 
@@ -1171,6 +1223,9 @@ fn describe_filters(options: &ScanOptions) -> String {
     }
     for cluster in &options.clusters {
         parts.push(format!("--cluster {cluster}"));
+    }
+    if options.self_heal_only {
+        parts.push("self_heal apps (heal)".into());
     }
     parts.join(" ")
 }

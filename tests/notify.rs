@@ -80,6 +80,7 @@ fn scan(id: i64, clusters: &[(&str, &str)], findings: Vec<Finding>) -> ScanResul
         commits: Vec::new(),
         expired_waivers: Vec::new(),
         policies: Vec::new(),
+        heal_actions: Vec::new(),
     }
 }
 

@@ -244,6 +244,7 @@ impl Daemon {
             clusters: Vec::new(),
             progress: false,
             record: true,
+            self_heal_only: false,
         };
         // A panic in one scan must not leave the daemon believing a scan still runs.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -262,6 +263,17 @@ impl Daemon {
                     "run {number}: scan {} recorded: {} resources, {} modified, {} missing, {} orphaned, {} errors",
                     result.scan_id, s.resources, s.modified, s.missing, s.orphaned, s.errors
                 );
+                // Self-heal of the opted-in apps, on the comparison this scan just made.
+                if !done.heal_inputs.is_empty() {
+                    let healed = crate::heal::run(&self.config, &done, false);
+                    let s = &healed.summary;
+                    tracing::info!(
+                        "run {number}: self-heal: {} applied, {} failed, {} skipped",
+                        s.applied,
+                        s.failed,
+                        s.skipped
+                    );
+                }
                 let reason = (!result.errors.is_empty())
                     .then(|| format!("the scan ran with {} error(s)", result.errors.len()));
                 (Ok(result.scan_id), TickOutcome::Ran, reason)

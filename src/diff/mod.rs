@@ -235,7 +235,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
 }
 
 /// True when one pointer equals the other or lies below it.
-fn pointers_overlap(a: &str, b: &str) -> bool {
+pub fn pointers_overlap(a: &str, b: &str) -> bool {
     let below = |long: &str, short: &str| {
         long.len() > short.len() && long.starts_with(short) && long.as_bytes()[short.len()] == b'/'
     };

@@ -134,7 +134,7 @@ fn strip_server_fields(object: &mut Value) {
 /// manifest says: a Helm chart's `app.kubernetes.io/instance: <release>` becomes the app name
 /// when that label is Argo CD's tracking label. Where the live object carries this app's
 /// tracking value, a sync would write it again, so it is what the desired object holds.
-fn expect_tracking(object: &mut Value, live: &Value, app: &str, tracking: &Tracking) {
+pub fn expect_tracking(object: &mut Value, live: &Value, app: &str, tracking: &Tracking) {
     let live_label = live
         .pointer("/metadata/labels")
         .and_then(|l| l.get(&tracking.label))
@@ -151,7 +151,7 @@ fn expect_tracking(object: &mut Value, live: &Value, app: &str, tracking: &Track
     }
 }
 
-fn insert_metadata_entry(object: &mut Value, map_name: &str, key: &str, value: &str) {
+pub fn insert_metadata_entry(object: &mut Value, map_name: &str, key: &str, value: &str) {
     let Some(root) = object.as_object_mut() else {
         return;
     };

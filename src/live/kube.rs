@@ -514,6 +514,129 @@ impl ApiCluster {
     }
 }
 
+/// The field manager of every write plumbline makes: its server-side apply ownership is
+/// what the next scan counts as "the previous apply" (see `appliers`).
+pub const FIELD_MANAGER: &str = "plumbline";
+
+impl ApiCluster {
+    /// The typed-less kube-rs handle for one served resource type, in a namespace or
+    /// cluster-wide.
+    fn dynamic_api(
+        &self,
+        resource: &ServedResource,
+        namespace: Option<&str>,
+    ) -> kube::Api<kube::api::DynamicObject> {
+        let gvk =
+            kube::api::GroupVersionKind::gvk(&resource.group, &resource.version, &resource.kind);
+        let api_resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, &resource.plural);
+        match namespace.filter(|_| resource.namespaced) {
+            Some(ns) => kube::Api::namespaced_with(self.client.clone(), ns, &api_resource),
+            None => kube::Api::all_with(self.client.clone(), &api_resource),
+        }
+    }
+
+    /// The object as the server holds it now, `None` when it does not exist.
+    pub async fn get_object(
+        &self,
+        resource: &ServedResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, RequestError> {
+        self.limiter.acquire().await;
+        let object = self
+            .dynamic_api(resource, namespace)
+            .get_opt(name)
+            .await
+            .map_err(from_kube)?;
+        object.map(to_json).transpose()
+    }
+
+    /// Server-side apply of `object` with field manager [`FIELD_MANAGER`]; with `dry_run`
+    /// the server merges, validates and answers without persisting anything (`dryRun=All`).
+    pub async fn apply(
+        &self,
+        resource: &ServedResource,
+        object: &Value,
+        dry_run: bool,
+        force: bool,
+    ) -> Result<Value, RequestError> {
+        let namespace = object
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str);
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| RequestError::Invalid("the object has no metadata.name".into()))?;
+        let mut params = kube::api::PatchParams::apply(FIELD_MANAGER);
+        if force {
+            params = params.force();
+        }
+        if dry_run {
+            params = params.dry_run();
+        }
+        self.limiter.acquire().await;
+        let applied = self
+            .dynamic_api(resource, namespace)
+            .patch(name, &params, &kube::api::Patch::Apply(object))
+            .await
+            .map_err(from_kube)?;
+        to_json(applied)
+    }
+
+    /// Deletes an object (dependents in the background, as kubectl does); with `dry_run`
+    /// the server checks the deletion without making it.
+    pub async fn delete_object(
+        &self,
+        resource: &ServedResource,
+        namespace: Option<&str>,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<(), RequestError> {
+        let mut params = kube::api::DeleteParams::background();
+        if dry_run {
+            params = params.dry_run();
+        }
+        self.limiter.acquire().await;
+        self.dynamic_api(resource, namespace)
+            .delete(name, &params)
+            .await
+            .map(|_| ())
+            .map_err(from_kube)
+    }
+}
+
+fn to_json(object: kube::api::DynamicObject) -> Result<Value, RequestError> {
+    serde_json::to_value(object)
+        .map_err(|e| RequestError::Connection(format!("the answer is not an object: {e}")))
+}
+
+/// A kube-rs error as the request errors of this module, keeping the server's message (a
+/// conflict names the manager that owns the field).
+fn from_kube(error: kube::Error) -> RequestError {
+    match error {
+        kube::Error::Api(status) => {
+            let message = status.message.clone();
+            match status.code {
+                401 => RequestError::Unauthorized(message),
+                403 => RequestError::Forbidden(message),
+                429 => RequestError::TooManyRequests {
+                    retry_after: None,
+                    message,
+                },
+                code if code >= 500 => RequestError::Server {
+                    status: code,
+                    message,
+                },
+                code => RequestError::Rejected {
+                    status: code,
+                    message,
+                },
+            }
+        }
+        other => RequestError::Connection(error_chain(&other)),
+    }
+}
+
 /// Lists across more namespaces than this are read in one list across all namespaces.
 const PER_NAMESPACE_LISTS: usize = 8;
 

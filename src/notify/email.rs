@@ -14,7 +14,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{SmtpTransport, Transport};
 
 use super::{
-    env_secret, object_name, show_value, with_retries, Alert, AttemptError, Delivery, EMAIL,
+    env_secret, heal_line, object_name, show_value, with_retries, Alert, AttemptError, Delivery,
+    HealAlert, EMAIL,
 };
 use crate::config::EmailConfig;
 use crate::model::{ClusterResult, Finding};
@@ -30,8 +31,31 @@ const MAX_CHANGES: usize = 20;
 /// address or environment. Temporary refusals and dropped connections are retried (3 attempts,
 /// 250 ms then 500 ms apart); a timeout is not, as three of them would hold the scan 90 s.
 pub fn send(config: &EmailConfig, alert: &Alert, report_hint: Option<&str>) -> Delivery {
-    let prepared =
-        message(config, alert, report_hint).and_then(|message| Ok((message, transport(config)?)));
+    let message = message(
+        config,
+        &subject(alert),
+        text_body(alert, report_hint),
+        html_body(alert, report_hint),
+    );
+    deliver(config, message)
+}
+
+/// Sends the message of a heal run that applied or failed something.
+pub fn send_heal(config: &EmailConfig, alert: &HealAlert) -> Delivery {
+    let message = message(
+        config,
+        &format!(
+            "[plumbline] heal after scan {}: {}",
+            alert.scan_id, alert.headline
+        ),
+        heal_text(alert),
+        heal_html(alert),
+    );
+    deliver(config, message)
+}
+
+fn deliver(config: &EmailConfig, message: Result<Message, String>) -> Delivery {
+    let prepared = message.and_then(|message| Ok((message, transport(config)?)));
     let (message, transport) = match prepared {
         Ok(prepared) => prepared,
         Err(e) => return Delivery::failed(EMAIL, e, 0),
@@ -70,8 +94,9 @@ pub fn subject(alert: &Alert) -> String {
 
 fn message(
     config: &EmailConfig,
-    alert: &Alert,
-    report_hint: Option<&str>,
+    subject: &str,
+    text: String,
+    html: String,
 ) -> Result<Message, String> {
     let from: Mailbox = config
         .from
@@ -79,7 +104,7 @@ fn message(
         .map_err(|e| format!("notify.email.from \"{}\": {e}", config.from))?;
     let mut builder = Message::builder()
         .from(from)
-        .subject(subject(alert))
+        .subject(subject)
         .message_id(None)
         // RFC 3834: vacation responders and ticket systems must not answer an alert.
         .raw_header(HeaderValue::new(
@@ -93,10 +118,7 @@ fn message(
         builder = builder.to(mailbox);
     }
     builder
-        .multipart(MultiPart::alternative_plain_html(
-            text_body(alert, report_hint),
-            html_body(alert, report_hint),
-        ))
+        .multipart(MultiPart::alternative_plain_html(text, html))
         .map_err(|e| format!("cannot build the email: {e}"))
 }
 
@@ -212,6 +234,36 @@ fn text_findings(out: &mut String, title: &str, prefix: &str, findings: &[Findin
     if findings.len() > MAX_LISTED {
         let _ = writeln!(out, "- ... and {} more", findings.len() - MAX_LISTED);
     }
+}
+
+/// The plain-text part of a heal message: each action applied or failed, on one line.
+pub fn heal_text(alert: &HealAlert) -> String {
+    let mut out = format!(
+        "plumbline heal after scan {}: {}\n\n",
+        alert.scan_id, alert.headline
+    );
+    for a in alert.listed().take(MAX_LISTED) {
+        let _ = writeln!(out, "- {}", one_line(&heal_line(a)));
+    }
+    out
+}
+
+fn heal_html(alert: &HealAlert) -> String {
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n\
+         <body style=\"font-family: sans-serif; font-size: 14px;\">\n",
+    );
+    let _ = writeln!(
+        out,
+        "<h2>plumbline heal after scan {}</h2>\n<p><b>{}</b></p>\n<ul>",
+        alert.scan_id,
+        escape(&alert.headline)
+    );
+    for a in alert.listed().take(MAX_LISTED) {
+        let _ = writeln!(out, "<li>{}</li>", escape(&heal_line(a)));
+    }
+    out.push_str("</ul>\n</body></html>\n");
+    out
 }
 
 /// The HTML part; every value from Git or a cluster is escaped.

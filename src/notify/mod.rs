@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::NotifyConfig;
-use crate::model::{Change, ClusterResult, Finding, ScanResult, Stage, Status};
+use crate::model::{Change, ClusterResult, Finding, HealAction, ScanResult, Stage, Status};
 
 /// Channel name of email delivery, as stored with each [`Delivery`].
 pub const EMAIL: &str = "email";
@@ -34,6 +34,7 @@ pub const EVENT_NEW_DRIFT: &str = "new_drift";
 pub const EVENT_RESOLVED: &str = "resolved";
 pub const EVENT_CLUSTER_UNREACHABLE: &str = "cluster_unreachable";
 pub const EVENT_CLUSTER_RECOVERED: &str = "cluster_recovered";
+pub const EVENT_HEAL: &str = "heal";
 
 /// Attempts per delivery; a channel that still fails is retried with the next scan.
 pub(crate) const ATTEMPTS: u32 = 3;
@@ -420,6 +421,57 @@ pub fn deliver_channel(
         }
         _ => None,
     }
+}
+
+/// What a heal run that wrote or failed to write tells the channels.
+pub struct HealAlert<'a> {
+    pub scan_id: i64,
+    /// Counts in words, e.g. `2 applied, 1 failed`.
+    pub headline: String,
+    pub actions: &'a [HealAction],
+}
+
+impl HealAlert<'_> {
+    /// The actions worth a message: what was applied and what failed.
+    pub fn listed(&self) -> impl Iterator<Item = &HealAction> {
+        self.actions
+            .iter()
+            .filter(|a| a.status == "applied" || a.status == "failed")
+    }
+}
+
+/// Sends a heal run's message to one channel; `None` when that channel is not configured
+/// (or, for the webhook, not subscribed to `heal`).
+pub fn deliver_heal(config: &NotifyConfig, channel: &str, alert: &HealAlert) -> Option<Delivery> {
+    match channel {
+        EMAIL => Some(email::send_heal(config.email.as_ref()?, alert)),
+        WEBHOOK => {
+            let hook = config.webhook.as_ref()?;
+            hook.on
+                .iter()
+                .any(|e| e == EVENT_HEAL)
+                .then(|| webhook::send_heal(hook, alert))
+        }
+        _ => None,
+    }
+}
+
+/// One action in one line: `applied apply Deployment shop/web on prod (app web)`, with
+/// the reason of a failure. No patch: values stay in the report and the database.
+pub(crate) fn heal_line(a: &HealAction) -> String {
+    let object = match &a.namespace {
+        Some(ns) => format!("{} {ns}/{}", a.kind, a.name),
+        None => format!("{} {}", a.kind, a.name),
+    };
+    let mut line = format!(
+        "{} {} {object} on {} (app {})",
+        a.status, a.action, a.cluster, a.app
+    );
+    if let Some(reason) = &a.reason {
+        line.push_str(": ");
+        line.push_str(&shorten(reason, MAX_VALUE_CHARS));
+    }
+    line
 }
 
 /// Why one attempt failed, and whether another attempt could go better.

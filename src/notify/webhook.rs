@@ -12,8 +12,8 @@ use ureq::tls::{RootCerts, TlsConfig};
 use ureq::Agent;
 
 use super::{
-    env_secret, object_name, safe_change, shorten, with_retries, Alert, AttemptError, Delivery,
-    WEBHOOK,
+    env_secret, heal_line, object_name, safe_change, shorten, with_retries, Alert, AttemptError,
+    Delivery, HealAlert, WEBHOOK,
 };
 use crate::config::WebhookConfig;
 use crate::model::{Change, CommitRef, Finding, Origin, Status};
@@ -30,6 +30,41 @@ const ERROR_BODY_CHARS: usize = 200;
 /// Posts the alert and says how it went. Connection failures, 5xx and 429 are retried
 /// (3 attempts, 250 ms then 500 ms apart); other answers are final.
 pub fn send(config: &WebhookConfig, alert: &Alert, report_hint: Option<&str>) -> Delivery {
+    post(config, &payload(alert, report_hint))
+}
+
+/// Posts the message of a heal run: a `text` line and the actions applied or failed.
+pub fn send_heal(config: &WebhookConfig, alert: &HealAlert) -> Delivery {
+    let text = format!(
+        "plumbline heal after scan {}: {}. {}",
+        alert.scan_id,
+        alert.headline,
+        list(
+            alert
+                .listed()
+                .map(heal_line)
+                .collect::<Vec<_>>()
+                .into_iter()
+        )
+    );
+    let actions: Vec<Value> = alert
+        .listed()
+        .map(|a| {
+            json!({"app": a.app, "cluster": a.cluster, "group": a.group, "kind": a.kind,
+                   "namespace": a.namespace, "name": a.name, "action": a.action,
+                   "status": a.status, "reason": a.reason})
+        })
+        .collect();
+    let body = json!({
+        "text": slack_escape(&text),
+        "event": "heal",
+        "scan_id": alert.scan_id,
+        "heal_actions": actions,
+    });
+    post(config, &body)
+}
+
+fn post(config: &WebhookConfig, payload: &Value) -> Delivery {
     let signature = match &config.secret_env {
         None => None,
         Some(var) => match env_secret("notify.webhook.secret_env", var) {
@@ -38,7 +73,7 @@ pub fn send(config: &WebhookConfig, alert: &Alert, report_hint: Option<&str>) ->
             Err(e) => return Delivery::failed(WEBHOOK, e, 0),
         },
     };
-    let body = match serde_json::to_vec(&payload(alert, report_hint)) {
+    let body = match serde_json::to_vec(payload) {
         Ok(body) => body,
         Err(e) => return Delivery::failed(WEBHOOK, format!("cannot encode the payload: {e}"), 0),
     };

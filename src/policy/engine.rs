@@ -1,9 +1,11 @@
 //! Compiling packs and evaluating them.
 //!
 //! Per evaluation, the expensive inputs are prepared once: each cluster's inventory is
-//! converted to CEL in a context layer of its own, namespaces are converted once. Per
-//! subject, the object is converted once and only the policies whose `match` admits it
-//! run, sharing variables that are written identically. Subjects run in parallel.
+//! converted to CEL in a context layer of its own (only when a policy reads `inventory`)
+//! and indexed by namespace for the coverage facts, namespaces are converted once. Per
+//! subject, the object is converted once, `podSpec` and `containers` are taken from it
+//! without copying, and only the policies whose `match` admits it run, sharing variables
+//! that are written identically. Subjects run in parallel.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +15,7 @@ use kube_cel::cel::{Context as CelContext, Value};
 use rayon::prelude::*;
 
 use super::expr::{self, Compiled, Inputs};
+use super::facts::{self, Coverage};
 use super::pack::{self, PolicyDef, StateMatch, TestCase};
 use super::waiver;
 use super::{
@@ -338,7 +341,18 @@ impl Engine {
         needs: Inputs,
     ) -> CelContext<'b> {
         let mut ctx = base.new_inner_scope();
-        ctx.add_variable_from_value(expr::OBJECT, expr::to_cel(object));
+        let cel_object = expr::to_cel(object);
+        if needs.pod_spec || needs.containers {
+            let kind = object.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+            let (pod_spec, containers) = facts::pod(kind, &cel_object);
+            if needs.pod_spec {
+                ctx.add_variable_from_value(expr::POD_SPEC, pod_spec);
+            }
+            if needs.containers {
+                ctx.add_variable_from_value(expr::CONTAINERS, containers);
+            }
+        }
+        ctx.add_variable_from_value(expr::OBJECT, cel_object);
         if needs.old_object {
             let old = inputs.old_object.map_or(Value::Null, expr::to_cel);
             ctx.add_variable_from_value(expr::OLD_OBJECT, old);
@@ -384,6 +398,19 @@ impl Engine {
         } else {
             HashMap::new()
         };
+        let no_coverage = Coverage::default();
+        let coverage: HashMap<&str, Coverage<'_>> = if self.inputs.plumbline {
+            context
+                .inventory
+                .iter()
+                .map(|(cluster, kinds)| {
+                    let kinds = kinds.iter().map(|(k, v)| (k.as_str(), v.as_slice()));
+                    (cluster.as_str(), Coverage::new(kinds))
+                })
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let namespaces: HashMap<(&str, &str), Value> = if self.inputs.namespace_object {
             context
                 .namespaces
@@ -421,7 +448,10 @@ impl Engine {
                     namespace_object: meta
                         .namespace
                         .and_then(|n| namespaces.get(&(subject.cluster, n))),
-                    plumbline: needs.plumbline.then(|| plumbline_facts(subject, sla_hours)),
+                    plumbline: needs.plumbline.then(|| {
+                        let cov = coverage.get(subject.cluster).unwrap_or(&no_coverage);
+                        plumbline_facts(subject, sla_hours, &cov.of(subject.object))
+                    }),
                 };
                 let mut ctx = self.subject_scope(base, subject.object, &inputs, needs);
                 let mut slots = vec![SlotState::Pending; self.slots.len()];
@@ -519,13 +549,20 @@ impl Engine {
         let inputs = SubjectInputs {
             old_object: part("oldObject"),
             namespace_object: namespace.as_ref(),
-            plumbline: Some(test_facts(part("plumbline"), state)),
+            plumbline: Some(test_facts(
+                part("plumbline"),
+                state,
+                object,
+                part("inventory"),
+            )),
         };
         let all = Inputs {
             old_object: true,
             namespace_object: true,
             inventory: true,
             plumbline: true,
+            pod_spec: true,
+            containers: true,
         };
         let mut ctx = self.subject_scope(&base, object, &inputs, all);
         let mut slots = vec![SlotState::Pending; self.slots.len()];
@@ -572,7 +609,7 @@ impl Engine {
 }
 
 /// The `plumbline` variable for a scanned subject.
-fn plumbline_facts(subject: &Subject<'_>, sla_hours: f64) -> Value {
+fn plumbline_facts(subject: &Subject<'_>, sla_hours: f64, coverage: &serde_json::Value) -> Value {
     let a = subject.audit;
     expr::map([
         ("app", Value::String(subject.app.to_string().into())),
@@ -591,12 +628,21 @@ fn plumbline_facts(subject: &Subject<'_>, sla_hours: f64) -> Value {
             ]),
         ),
         ("drift_sla_hours", Value::Float(sla_hours)),
+        ("coverage", expr::to_cel(coverage)),
     ])
 }
 
 /// The `plumbline` variable for a test: a tracked, in-sync object in a managed namespace
 /// under a 24h SLA, with the test's own `plumbline` keys (and `drift` keys) on top.
-fn test_facts(given: Option<&serde_json::Value>, state: State) -> Value {
+fn test_facts(
+    given: Option<&serde_json::Value>,
+    state: State,
+    object: &serde_json::Value,
+    inventory: Option<&serde_json::Value>,
+) -> Value {
+    let kinds = inventory.and_then(|i| i.as_object()).into_iter().flatten();
+    let kinds = kinds.map(|(k, v)| (k.as_str(), v.as_array().map_or(&[][..], Vec::as_slice)));
+    let coverage = Coverage::new(kinds).of(object);
     let mut facts = serde_json::json!({
         "app": "test",
         "cluster": "test",
@@ -605,6 +651,7 @@ fn test_facts(given: Option<&serde_json::Value>, state: State) -> Value {
         "managed_namespace": true,
         "drift": {"status": "in_sync", "open_hours": 0.0},
         "drift_sla_hours": 24.0,
+        "coverage": coverage,
     });
     if let (Some(serde_json::Value::Object(given)), Some(facts)) = (given, facts.as_object_mut()) {
         for (key, value) in given {

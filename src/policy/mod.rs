@@ -7,6 +7,15 @@
 //! compiles every expression once and runs every policy's tests: CEL here has no type
 //! checker, so the tests are what catches a misspelt field.
 //!
+//! Expressions read `object`, `oldObject` (the desired object of a live one),
+//! `namespaceObject`, `inventory` (the cluster's live objects by kind), `plumbline` (scan
+//! facts, `policies/gitops.yaml`), `variables.<name>`, and facts computed once per object
+//! in Rust (`policies/baseline.yaml`): `podSpec` (the pod spec of a Pod or of a workload's
+//! pod template, `null` otherwise), `containers` (its containers, init containers and
+//! ephemeral containers) and `plumbline.coverage.networkPolicy` / `plumbline.coverage.pdb`
+//! (a NetworkPolicy / PodDisruptionBudget of the namespace selects the object's pods).
+//! Each input is converted for an object only when a policy matching it reads it.
+//!
 //! Evaluation produces violations only. A policy that fails to evaluate on an object
 //! (a missing field read without `.?`, a type mismatch) is reported as a violation of
 //! that policy whose message starts with `evaluation error:` and whose `error` flag is
@@ -15,6 +24,7 @@
 pub mod audit;
 mod engine;
 mod expr;
+mod facts;
 mod pack;
 mod waiver;
 

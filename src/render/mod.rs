@@ -72,7 +72,7 @@ pub enum RenderError {
 
 /// Renders an app with the requested renderer (`auto` picks by the files present).
 pub fn render(tree: &dyn Tree, request: &Request) -> Result<Rendered, RenderError> {
-    let kind = resolve_kind(tree, request)?;
+    let kind = resolve_kind(tree, request.path, request.kind)?;
     render_as(tree, request, kind)
 }
 
@@ -83,7 +83,7 @@ pub fn render_cached(
     request: &Request,
     cache: &RenderCache,
 ) -> Result<Rendered, RenderError> {
-    let kind = resolve_kind(tree, request)?;
+    let kind = resolve_kind(tree, request.path, request.kind)?;
     let identity = identity(request, kind);
     let content_key = |inputs: &[String]| content_key(tree, inputs);
     if let Some(hit) = cache.lookup(&identity, &content_key) {
@@ -118,15 +118,19 @@ fn render_as(
 
 /// The renderer `auto` stands for, found from the names at the app path without reading
 /// any file.
-fn resolve_kind(tree: &dyn Tree, request: &Request) -> Result<RenderKind, RenderError> {
-    if request.kind != RenderKind::Auto {
-        return Ok(request.kind);
+pub fn resolve_kind(
+    tree: &dyn Tree,
+    path: &str,
+    kind: RenderKind,
+) -> Result<RenderKind, RenderError> {
+    if kind != RenderKind::Auto {
+        return Ok(kind);
     }
     let exists = |name: &str| -> Result<bool, RenderError> {
-        let path = if request.path.is_empty() {
+        let path = if path.is_empty() {
             name.to_string()
         } else {
-            format!("{}/{name}", request.path)
+            format!("{path}/{name}")
         };
         tree.object_id(&path)
             .map(|id| id.is_some())

@@ -2,7 +2,7 @@
 //! external fetch) that reads on screen and on paper. Everything from Git and clusters is
 //! untrusted and escaped by the template engine.
 
-use crate::model::{Finding, ScanResult, Status};
+use crate::model::{Finding, HealAction, ScanResult, Status};
 use crate::store::{Coverage, ScanRow};
 use askama::Template;
 use std::collections::BTreeMap;
@@ -46,6 +46,13 @@ struct Report<'a> {
     period_start: i64,
     monitoring: &'a Coverage,
     period_from: &'a str,
+    heal: Vec<HealView<'a>>,
+}
+
+/// A self-heal action with its patch, one operation per line.
+struct HealView<'a> {
+    action: &'a HealAction,
+    patch: String,
 }
 
 /// Counts by status for one cluster or app.
@@ -165,6 +172,22 @@ pub fn render(context: &Context) -> Result<String, String> {
         period_start: context.period_start,
         monitoring: context.monitoring,
         period_from: context.period_from,
+        heal: result
+            .heal_actions
+            .iter()
+            .map(|action| HealView {
+                action,
+                patch: action
+                    .patch
+                    .as_ref()
+                    .and_then(|p| p.as_array())
+                    .into_iter()
+                    .flatten()
+                    .map(|op| op.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            })
+            .collect(),
         verdict,
         verdict_class: match verdict {
             "drift found" => "drift-found",

@@ -641,6 +641,7 @@ pub(crate) mod tests {
             commits: vec![],
             expired_waivers: vec![],
             policies: vec![],
+            heal_actions: vec![],
         }
     }
 

@@ -10,11 +10,12 @@ mod ticks;
 pub use ticks::{Coverage, Delivery, Gap, NoRun, Outcome as TickOutcome, Tick, Trigger};
 
 use crate::model::{
-    ClusterResult, CommitInfo, CommitRef, ExpiredWaiverNote, Finding, Origin, PolicyResult,
-    PolicyRule, ResourceKey, ScanError, ScanResult, SourceResult, Stage, Status, Summary,
-    TrailCommit,
+    ClusterResult, CommitInfo, CommitRef, ExpiredWaiverNote, Finding, HealAction, Origin,
+    PolicyResult, PolicyRule, ResourceKey, ScanError, ScanResult, SourceResult, Stage, Status,
+    Summary, TrailCommit,
 };
 use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -531,6 +532,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()
             .map_err(e)?;
         let commits = self.trail(scan_id)?;
+        let heal_actions = self.heal_actions(scan_id)?;
         let policies = self
             .conn
             .prepare(
@@ -586,7 +588,99 @@ impl Store {
             commits,
             expired_waivers,
             policies,
+            heal_actions,
         }))
+    }
+
+    /// The self-heal actions recorded against a scan, in the order they were taken.
+    fn heal_actions(&self, scan_id: i64) -> Result<Vec<HealAction>, StoreError> {
+        let e = |source| self.err(source);
+        let mut statement = self
+            .conn
+            .prepare(
+                "SELECT app, cluster, api_group, version, kind, namespace, name, action, status,
+                        reason, patch, dry_run, at
+                 FROM heal_actions WHERE scan_id = ?1 ORDER BY id",
+            )
+            .map_err(e)?;
+        let rows = statement
+            .query_map(params![scan_id], |row| {
+                let patch: Option<String> = row.get(10)?;
+                Ok(HealAction {
+                    app: row.get(0)?,
+                    cluster: row.get(1)?,
+                    group: row.get(2)?,
+                    version: row.get(3)?,
+                    kind: row.get(4)?,
+                    namespace: row.get(5)?,
+                    name: row.get(6)?,
+                    action: row.get(7)?,
+                    status: row.get(8)?,
+                    reason: row.get(9)?,
+                    patch: patch.and_then(|p| serde_json::from_str(&p).ok()),
+                    dry_run: row.get(11)?,
+                    at: row.get(12)?,
+                })
+            })
+            .map_err(e)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(e)
+    }
+
+    /// Records self-heal actions against the scan they acted on and recomputes its row
+    /// hash in the same transaction, so the hash keeps matching the scan's JSON report,
+    /// which lists the actions.
+    pub fn record_heal(&mut self, scan_id: i64, actions: &[HealAction]) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))?;
+        let written = self.write_heal(scan_id, actions);
+        let outcome =
+            written.and_then(|()| self.conn.execute_batch("COMMIT").map_err(|e| self.err(e)));
+        if outcome.is_err() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        outcome
+    }
+
+    fn write_heal(&self, scan_id: i64, actions: &[HealAction]) -> Result<(), StoreError> {
+        let e = |source| self.err(source);
+        for a in actions {
+            let patch = a.patch.as_ref().map(Value::to_string);
+            self.conn
+                .execute(
+                    "INSERT INTO heal_actions (scan_id, app, cluster, api_group, version, kind,
+                        namespace, name, action, status, reason, patch, dry_run, at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    params![
+                        scan_id,
+                        a.app,
+                        a.cluster,
+                        a.group,
+                        a.version,
+                        a.kind,
+                        a.namespace,
+                        a.name,
+                        a.action,
+                        a.status,
+                        a.reason,
+                        patch,
+                        a.dry_run,
+                        a.at
+                    ],
+                )
+                .map_err(e)?;
+        }
+        let result = self.load(scan_id)?.ok_or_else(|| StoreError::Other {
+            path: self.path.clone(),
+            message: format!("no scan {scan_id} to record heal actions against"),
+        })?;
+        self.conn
+            .execute(
+                "UPDATE scans SET row_hash = ?1 WHERE id = ?2",
+                params![row_hash(&result), scan_id],
+            )
+            .map_err(e)?;
+        Ok(())
     }
 
     /// When each drift finding was first seen without an in-sync verdict since: the start

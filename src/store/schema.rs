@@ -155,6 +155,24 @@ CREATE TABLE expired_waivers (
     would_cover INTEGER NOT NULL
 );
 CREATE INDEX scan_policies_scan ON scan_policies(scan_id);
+CREATE TABLE heal_actions (
+    id INTEGER PRIMARY KEY,
+    scan_id INTEGER NOT NULL REFERENCES scans(id),
+    app TEXT NOT NULL,
+    cluster TEXT NOT NULL,
+    api_group TEXT NOT NULL,
+    version TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    namespace TEXT,
+    name TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    patch TEXT,
+    dry_run INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX heal_actions_scan ON heal_actions(scan_id);
 "#,
 ];
 

@@ -537,7 +537,7 @@ async fn handle(
         "update" => put(shared, &target, &request),
         "delete" => {
             let name = target.name.as_deref().unwrap_or("");
-            let dry_run = dry_run(&request.query)?;
+            let dry_run = dry_run(&request.query)? || delete_options_dry_run(&request.body)?;
             let deleted = lock(&shared.store).delete(t, &namespace, name, dry_run)?;
             let uid = deleted
                 .pointer("/metadata/uid")
@@ -563,6 +563,23 @@ async fn handle(
 
 fn flag(query: &HashMap<String, String>, name: &str) -> bool {
     query.get(name).is_some_and(|v| v == "true" || v == "1")
+}
+
+/// `dryRun` of a DELETE's DeleteOptions body, where kubectl and kube-rs send it (the server
+/// honours it there as in the query).
+fn delete_options_dry_run(body: &[u8]) -> Result<bool, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(false);
+    }
+    let options: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+    match options.get("dryRun").and_then(Value::as_array) {
+        None => Ok(false),
+        Some(values) if values.iter().all(|v| v == "All") => Ok(!values.is_empty()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "dryRun: Unsupported value: {other:?}: supported values: \"All\""
+        ))),
+    }
 }
 
 fn dry_run(query: &HashMap<String, String>) -> Result<bool, ApiError> {

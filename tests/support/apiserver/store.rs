@@ -810,7 +810,8 @@ impl Store {
                 .unwrap_or(1);
             set_meta(&mut merged, "generation", json!(generation + 1));
         }
-        if self.controllers {
+        // Controllers act on what was persisted; a dry run never reaches them.
+        if self.controllers && !options.dry_run {
             reconcile(t, &live, &mut merged);
         }
         if !options.dry_run {
