@@ -169,8 +169,21 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// List the loaded policies with their controls (`policies test` runs their tests)
+    Policies {
+        #[command(subcommand)]
+        action: Option<PoliciesAction>,
+        #[arg(long, value_enum, default_value = "table", global = true)]
+        format: TableOrJson,
+    },
     /// Validate the configuration and print every problem with its location
     CheckConfig,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum PoliciesAction {
+    /// Run every policy's own pass/fail tests and report each outcome
+    Test,
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -191,6 +204,9 @@ pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Demo { dir } => crate::demo::run(dir.as_deref()),
         Command::CheckConfig => check_config(&config_path),
+        Command::Policies { action, format } => {
+            with_config(&config_path, |config| policies(config, action, format))
+        }
         Command::Scan {
             format,
             out,
@@ -294,19 +310,137 @@ fn with_config(
     }
 }
 
-fn check_config(path: &Path) -> anyhow::Result<i32> {
-    match config::load(path) {
-        Ok(config) => {
-            println!(
-                "{}: configuration is valid ({} sources, {} clusters, {} apps, {} app sets)",
-                path.display(),
-                config.sources.len(),
-                config.clusters.len(),
-                config.apps.len(),
-                config.app_sets.len()
-            );
+/// The packs the configuration names, or the built-in ones (with a note) when it names none.
+fn policy_paths(config: &Config) -> Option<&[PathBuf]> {
+    if config.policies.is_empty() {
+        eprintln!(
+            "note: the configuration names no policy packs (`policies:`); showing the built-in packs, which scans do not evaluate until listed"
+        );
+        None
+    } else {
+        Some(&config.policies)
+    }
+}
+
+/// `plumbline policies [test]`.
+fn policies(
+    config: &Config,
+    action: Option<PoliciesAction>,
+    format: TableOrJson,
+) -> anyhow::Result<i32> {
+    use crate::policy::PolicySet;
+    let paths = policy_paths(config);
+    let print_problems = |problems: Vec<crate::policy::LoadProblem>| {
+        for problem in &problems {
+            println!("{problem}");
+        }
+        eprintln!("{} problem(s) in the policy packs", problems.len());
+        exit::USAGE
+    };
+    match action {
+        None => {
+            let set = match paths {
+                Some(paths) => PolicySet::load(paths),
+                None => PolicySet::builtin(),
+            };
+            let set = match set {
+                Ok(set) => set,
+                Err(problems) => return Ok(print_problems(problems)),
+            };
+            let listed = set.policies();
+            match format {
+                TableOrJson::Json => println!("{}", serde_json::to_string_pretty(&listed)?),
+                TableOrJson::Table => {
+                    for p in &listed {
+                        let controls = serde_json::to_value(&p.controls).unwrap_or_default();
+                        println!(
+                            "{:<36} {:<9} {:<10} {}",
+                            p.id,
+                            p.severity.as_str(),
+                            p.pack,
+                            crosswalk(&controls)
+                        );
+                    }
+                    println!("{} policies", listed.len());
+                }
+            }
             Ok(exit::OK)
         }
+        Some(PoliciesAction::Test) => {
+            let reports = match paths {
+                Some(paths) => PolicySet::test_paths(paths),
+                None => PolicySet::builtin().map(|set| set.run_tests()),
+            };
+            let reports = match reports {
+                Ok(reports) => reports,
+                Err(problems) => return Ok(print_problems(problems)),
+            };
+            let failed = reports.iter().filter(|r| !r.passed()).count();
+            match format {
+                TableOrJson::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+                TableOrJson::Table => {
+                    for report in &reports {
+                        for outcome in &report.outcomes {
+                            println!(
+                                "{} {} {}[{}] ({}:{}){}",
+                                if outcome.ok { "ok  " } else { "FAIL" },
+                                report.policy,
+                                outcome.expect,
+                                outcome.index,
+                                report.file.display(),
+                                outcome.line,
+                                if outcome.ok {
+                                    String::new()
+                                } else {
+                                    format!(": {}", outcome.detail)
+                                }
+                            );
+                        }
+                    }
+                    let cases: usize = reports.iter().map(|r| r.outcomes.len()).sum();
+                    println!(
+                        "{} policies, {cases} test objects, {failed} policies failing",
+                        reports.len()
+                    );
+                }
+            }
+            Ok(if failed == 0 { exit::OK } else { exit::FOUND })
+        }
+    }
+}
+
+/// `soc2:CC6.1 cis:5.2.2 kubescape:C-0057 …` for the table.
+fn crosswalk(controls: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    for (framework, ids) in controls.as_object().into_iter().flatten() {
+        for id in ids.as_array().into_iter().flatten() {
+            let id = match id {
+                serde_json::Value::String(s) => s.clone(),
+                other => other["id"].as_str().unwrap_or_default().to_string(),
+            };
+            parts.push(format!("{framework}:{id}"));
+        }
+    }
+    parts.join(" ")
+}
+
+fn check_config(path: &Path) -> anyhow::Result<i32> {
+    match config::load(path) {
+        Ok(config) if !config.policies.is_empty() => {
+            if let Err(problems) = crate::policy::PolicySet::load(&config.policies) {
+                for problem in &problems {
+                    println!("{problem}");
+                }
+                eprintln!(
+                    "{}: {} problem(s) in the policy packs",
+                    path.display(),
+                    problems.len()
+                );
+                return Ok(exit::USAGE);
+            }
+            check_config_valid(path, &config)
+        }
+        Ok(config) => check_config_valid(path, &config),
         Err(errors) => {
             for problem in &errors.problems {
                 println!("{problem}");
@@ -320,6 +454,18 @@ fn check_config(path: &Path) -> anyhow::Result<i32> {
             Ok(exit::USAGE)
         }
     }
+}
+
+fn check_config_valid(path: &Path, config: &Config) -> anyhow::Result<i32> {
+    println!(
+        "{}: configuration is valid ({} sources, {} clusters, {} apps, {} app sets)",
+        path.display(),
+        config.sources.len(),
+        config.clusters.len(),
+        config.apps.len(),
+        config.app_sets.len()
+    );
+    Ok(exit::OK)
 }
 
 /// Runs a scan, prints it and returns the exit code of the contract.

@@ -96,6 +96,15 @@ fn write_example_files(dir: &Path) -> anyhow::Result<()> {
         .get_file("plumbline.yaml")
         .ok_or_else(|| anyhow!("the bundled example has no plumbline.yaml"))?;
     std::fs::write(dir.join("plumbline.yaml"), config.contents())?;
+    // The built-in policy packs, as files the configuration names.
+    for (path, text) in crate::policy::BUILTIN {
+        let target = dir.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&target, text)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+    }
     let snapshots = EXAMPLE
         .get_dir("clusters")
         .ok_or_else(|| anyhow!("the bundled example has no clusters"))?;

@@ -304,6 +304,12 @@ daemon: {{api_token_env: {TOKEN_ENV}, grace_seconds: 2}}
         "{body}"
     );
     assert!(sample("plumbline_scan_duration_seconds_count", &[]).is_some_and(|n| n >= 3.0));
+    // The first run renders, the later ones reuse it: Git did not change.
+    assert!(
+        sample("plumbline_render_cache_hits_total", &[]).is_some_and(|n| n >= 2.0),
+        "{body}"
+    );
+    assert!(sample("plumbline_render_cache_misses_total", &[]).is_some_and(|n| n >= 1.0));
     assert!(scrape
         .samples
         .iter()

@@ -57,6 +57,8 @@ pub struct Metrics {
     last_scan: Gauge,
     last_success: Gauge,
     ticks: Family<TickLabels, Counter>,
+    render_cache_hits: Counter,
+    render_cache_misses: Counter,
 }
 
 impl Default for Metrics {
@@ -80,6 +82,8 @@ impl Metrics {
             last_scan: Gauge::default(),
             last_success: Gauge::default(),
             ticks: Family::default(),
+            render_cache_hits: Counter::default(),
+            render_cache_misses: Counter::default(),
         };
         metrics.register(
             "scan_duration_seconds",
@@ -131,6 +135,16 @@ impl Metrics {
             "Runs by trigger (schedule, api) and outcome (ran, skipped, failed, missed)",
             metrics.ticks.clone(),
         );
+        metrics.register(
+            "render_cache_hits",
+            "Apps whose render came from the render cache",
+            metrics.render_cache_hits.clone(),
+        );
+        metrics.register(
+            "render_cache_misses",
+            "Apps rendered afresh",
+            metrics.render_cache_misses.clone(),
+        );
         for severity in SEVERITIES {
             metrics
                 .policy_violations
@@ -179,6 +193,10 @@ impl Metrics {
     /// Replaces the gauges of the last scan with those of `result`, and counts its alert
     /// deliveries.
     pub fn scan_recorded(&self, result: &ScanResult, deliveries: &[Delivery]) {
+        self.render_cache_hits
+            .inc_by(result.summary.render_cache_hits as u64);
+        self.render_cache_misses
+            .inc_by(result.summary.render_cache_misses as u64);
         let mut counts: BTreeMap<(Status, &str, &str), i64> = BTreeMap::new();
         for f in &result.findings {
             *counts

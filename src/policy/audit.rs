@@ -93,13 +93,18 @@ pub fn evaluate_cluster(
                 entries.push((finding.app.as_str(), State::Live, object, None, audit));
             }
         }
+        let claims = statefulset_claims(live);
         for object in live.objects() {
             let in_managed_namespace = object
                 .key
                 .namespace
                 .as_deref()
                 .is_some_and(|ns| namespaces.contains(ns));
-            if in_managed_namespace && !tracked_keys.contains(&object.key) && !is_system(object) {
+            if in_managed_namespace
+                && !tracked_keys.contains(&object.key)
+                && !is_system(object)
+                && !is_statefulset_claim(object, &claims)
+            {
                 let audit = AuditFacts {
                     tracked: false,
                     managed_namespace: true,
@@ -135,6 +140,51 @@ pub fn evaluate_cluster(
         })
         .collect();
     set.evaluate(&subjects, context)
+}
+
+/// `(namespace, "<template>-<statefulset>-")` for every volume claim template: the claims a
+/// StatefulSet controller creates carry no owner reference, but are its, not an unmanaged
+/// component.
+fn statefulset_claims(live: &LiveState) -> HashSet<(String, String)> {
+    let mut prefixes = HashSet::new();
+    for set in live
+        .objects()
+        .filter(|o| o.key.group == "apps" && o.key.kind == "StatefulSet")
+    {
+        let Some(namespace) = &set.key.namespace else {
+            continue;
+        };
+        for template in set.body["spec"]["volumeClaimTemplates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let Some(name) = template["metadata"]["name"].as_str() {
+                prefixes.insert((namespace.clone(), format!("{name}-{}-", set.key.name)));
+            }
+        }
+    }
+    prefixes
+}
+
+/// A PersistentVolumeClaim named `<template>-<statefulset>-<ordinal>`.
+fn is_statefulset_claim(object: &Resource, claims: &HashSet<(String, String)>) -> bool {
+    if !(object.key.group.is_empty() && object.key.kind == "PersistentVolumeClaim") {
+        return false;
+    }
+    let Some(namespace) = &object.key.namespace else {
+        return false;
+    };
+    claims.iter().any(|(ns, prefix)| {
+        ns == namespace
+            && object
+                .key
+                .name
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|ordinal| {
+                    !ordinal.is_empty() && ordinal.chars().all(|c| c.is_ascii_digit())
+                })
+    })
 }
 
 /// Every live object by kind, for cross-object checks.

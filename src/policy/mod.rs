@@ -295,7 +295,7 @@ impl fmt::Debug for PolicySet {
 }
 
 /// The packs shipped with plumbline, by the path they are reported under.
-const BUILTIN: &[(&str, &str)] = &[
+pub const BUILTIN: &[(&str, &str)] = &[
     (
         "policies/baseline.yaml",
         include_str!("../../policies/baseline.yaml"),
