@@ -47,6 +47,18 @@ pub struct Verdict {
     pub diff: Option<String>,
 }
 
+impl Verdict {
+    fn in_sync() -> Verdict {
+        Verdict {
+            status: Status::InSync,
+            changes: Vec::new(),
+            managers: Vec::new(),
+            patch: None,
+            diff: None,
+        }
+    }
+}
+
 /// Classifies every desired object of an app and finds the app's orphans.
 pub fn diff_app(
     app: &str,
@@ -131,6 +143,24 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         &live.body
     };
     let applied = previous_apply(group, kind, builtin, &live.body, settings);
+    // Most objects are in sync, and then Git as written is contained in the live object
+    // already: proving that needs no copy or normalisation of either side.
+    let tracking = compare::ProbeTracking {
+        label: &settings.tracking.label,
+        annotation: &settings.tracking.annotation,
+        app,
+    };
+    if compare::contained(
+        group,
+        kind,
+        builtin,
+        &desired.body,
+        live_view,
+        applied.as_ref(),
+        tracking,
+    ) {
+        return Verdict::in_sync();
+    }
     let normalized = |with_defaults: bool| {
         normalize::desired(
             group,
@@ -171,13 +201,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         });
     }
     if raw.is_empty() {
-        return Verdict {
-            status: Status::InSync,
-            changes: Vec::new(),
-            managers: Vec::new(),
-            patch: None,
-            diff: None,
-        };
+        return Verdict::in_sync();
     }
     let live_norm = normalize::live(group, kind, &live.body);
     let rules: Vec<ignore::ObjectRule> = settings

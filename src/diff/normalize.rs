@@ -46,16 +46,22 @@ pub fn desired(
     } else {
         declared_copy(body)
     };
-    defaults::octal_file_modes(group, kind, &mut object);
     if group.is_empty() && kind == "Secret" {
         defaults::secret_string_data_to_data(&mut object);
     }
-    defaults::canonicalize_quantities(group, kind, &mut object);
-    canonical_secret_data(group, kind, &mut object);
+    canonical_values(group, kind, &mut object);
     if let Some(live) = live {
         expect_tracking(&mut object, live, app, tracking);
     }
     object
+}
+
+/// The steps of [`desired`] that rewrite single values, each by its path alone: octal file
+/// modes, quantities, Secret data. The comparison also runs them on one value at a time.
+pub fn canonical_values(group: &str, kind: &str, object: &mut Value) {
+    defaults::octal_file_modes(group, kind, object);
+    defaults::canonicalize_quantities(group, kind, object);
+    canonical_secret_data(group, kind, object);
 }
 
 /// The live object restricted to what can be declared, in canonical form.
