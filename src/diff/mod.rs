@@ -278,7 +278,7 @@ fn previous_apply(
     if let Some(applied) = normalize::last_applied(live) {
         return Some(FieldSet::from_applied(group, kind, builtin, &applied));
     }
-    let entries = live.pointer("/metadata/managedFields")?.as_array()?;
+    let entries = live.get("metadata")?.get("managedFields")?.as_array()?;
     let mut owned: Option<FieldSet> = None;
     for entry in entries {
         let field = |name: &str| entry.get(name).and_then(serde_json::Value::as_str);
