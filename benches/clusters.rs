@@ -175,6 +175,7 @@ fn main() {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        hash_key: None,
     };
     let before = peak_memory_mib();
     for round in 1..=3 {

@@ -55,6 +55,7 @@ fn finding(cluster: &str, app: &str, kind: &str, name: &str, status: Status) -> 
         origin: None,
         patch: None,
         diff: None,
+        secret_digest: None,
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Settings<'a> {
     pub tracking: &'a Tracking,
     pub ignore: Vec<CompiledRule>,
     pub appliers: Vec<String>,
+    /// Key of the digests of drifted Secret values; without one, no digest is made.
+    pub hash_key: Option<&'a redact::HashKey>,
 }
 
 /// The verdict for one desired object that exists live.
@@ -45,6 +47,8 @@ pub struct Verdict {
     pub managers: Vec<String>,
     pub patch: Option<serde_json::Value>,
     pub diff: Option<String>,
+    /// Keyed digest of the live values behind a Secret's redacted changes.
+    pub secret_digest: Option<String>,
 }
 
 impl Verdict {
@@ -55,6 +59,7 @@ impl Verdict {
             managers: Vec::new(),
             patch: None,
             diff: None,
+            secret_digest: None,
         }
     }
 }
@@ -80,6 +85,7 @@ pub fn diff_app(
                 finding.managers = verdict.managers;
                 finding.patch = verdict.patch;
                 finding.diff = verdict.diff;
+                finding.secret_digest = verdict.secret_digest;
             }
             None => {
                 if live.serves(&object.key.group, &object.key.kind) == Some(false) {
@@ -241,6 +247,14 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         }
     }
     let changes = shown.iter().map(|(c, _)| to_change(c, secret)).collect();
+    let secret_digest = settings.hash_key.filter(|_| secret).and_then(|key| {
+        let redacted: Vec<(&str, Option<&serde_json::Value>)> = shown
+            .iter()
+            .filter(|(c, _)| redact::is_secret_path(&c.pointer))
+            .map(|(c, _)| (c.pointer.as_str(), c.live.as_ref()))
+            .collect();
+        (!redacted.is_empty()).then(|| key.digest(redacted))
+    });
     let raw_shown: Vec<&RawChange> = shown.iter().map(|(c, _)| *c).collect();
     let patch = output::patch(&raw_shown);
     let label = desired.key.to_string();
@@ -255,6 +269,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         managers: owners_all,
         patch: Some(patch),
         diff,
+        secret_digest,
     }
 }
 

@@ -121,6 +121,9 @@ CREATE TABLE alert_state (
     value TEXT NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE findings ADD COLUMN secret_digest TEXT;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
