@@ -1,6 +1,9 @@
 //! Reading a fleet: N loopback API servers with M objects each (10 types, 50 namespaces),
-//! connected, discovered, listed, indexed and diffed as a scan does, clusters in parallel.
-//! Prints the wall time and the peak memory of the process (which also holds the servers).
+//! connected, discovered, listed, indexed and diffed as a scan does: each cluster diffed as
+//! soon as it is read and its live objects dropped, `live.clusters_at_once` (8) at a time.
+//!
+//! The API servers run in a child process (this binary, run with `serve`), so that the peak
+//! memory printed (VmHWM of this process) is plumbline's own; both share the machine's cores.
 //!
 //! `cargo bench --bench clusters` (10 x 10,000), or `-- CLUSTERS OBJECTS`.
 
@@ -14,6 +17,9 @@ use plumbline::live::{Connection, ReadPlan};
 use plumbline::model::Resource;
 use rayon::prelude::*;
 use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 const NAMESPACES: usize = 50;
@@ -59,6 +65,22 @@ fn manifest(i: usize) -> Value {
     }
 }
 
+/// CPU time this process has used (user + system), from /proc/self/stat in clock ticks
+/// of 1/100 s: on a shared machine, a steadier measure than the wall clock.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let user: f64 = fields.get(11)?.parse().ok()?;
+            let system: f64 = fields.get(12)?.parse().ok()?;
+            Some((user + system) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn peak_memory_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -72,19 +94,19 @@ fn peak_memory_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let clusters = args.first().copied().unwrap_or(10);
-    let objects = args.get(1).copied().unwrap_or(10_000);
-    plumbline::live::kube::install_crypto_provider();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let desired: Vec<Resource> = (0..objects)
+/// Clusters read at once: the default of `live.clusters_at_once`.
+const CLUSTERS_AT_ONCE: usize = 8;
+
+fn desired_objects(objects: usize) -> Vec<Resource> {
+    (0..objects)
         .map(|i| Resource::from_value(manifest(i)).expect("valid"))
-        .collect();
-    let started = Instant::now();
+        .collect()
+}
+
+/// The child process: starts and seeds the servers, writes one kubeconfig per server into
+/// `dir`, says `ready` and serves until its standard input closes.
+fn serve(clusters: usize, objects: usize, dir: &Path) {
+    let desired = desired_objects(objects);
     let servers: Vec<apiserver::ApiServer> = (0..clusters)
         .into_par_iter()
         .map(|_| {
@@ -102,20 +124,58 @@ fn main() {
             server
         })
         .collect();
+    for (n, server) in servers.iter().enumerate() {
+        server.write_kubeconfig(&kubeconfig(dir, n), "bench");
+    }
+    println!("ready");
+    std::io::stdout().flush().expect("stdout");
+    // Serve until the parent is done (it closes our standard input, or exits).
+    let mut line = String::new();
+    while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+        line.clear();
+    }
+}
+
+fn kubeconfig(dir: &Path, n: usize) -> PathBuf {
+    dir.join(format!("kube-{n}.yaml"))
+}
+
+fn main() {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<usize> = raw.iter().filter_map(|a| a.parse().ok()).collect();
+    let clusters = args.first().copied().unwrap_or(10);
+    let objects = args.get(1).copied().unwrap_or(10_000);
+    if let Some(at) = raw.iter().position(|a| a == "serve") {
+        let dir = raw.get(at + 1).expect("serve DIR");
+        serve(clusters, objects, Path::new(dir));
+        return;
+    }
+    plumbline::live::kube::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let mut servers = Command::new(std::env::current_exe().expect("own path"))
+        .arg(clusters.to_string())
+        .arg(objects.to_string())
+        .arg("serve")
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the API server process");
+    let mut ready = String::new();
+    BufReader::new(servers.stdout.take().expect("child stdout"))
+        .read_line(&mut ready)
+        .expect("child says ready");
+    assert_eq!(ready.trim(), "ready", "the API server process failed");
     eprintln!(
-        "seeded {clusters} clusters x {objects} objects in {:.1?}",
+        "seeded {clusters} clusters x {objects} objects in {:.1?} (separate process)",
         started.elapsed()
     );
-    let accesses: Vec<ClusterAccess> = servers
-        .iter()
-        .enumerate()
-        .map(|(n, server)| {
-            let path = dir.path().join(format!("kube-{n}.yaml"));
-            server.write_kubeconfig(&path, "bench");
-            ClusterAccess::Kube {
-                kubeconfig: Some(path),
-                context: None,
-            }
+    let desired = desired_objects(objects);
+    let accesses: Vec<ClusterAccess> = (0..clusters)
+        .map(|n| ClusterAccess::Kube {
+            kubeconfig: Some(kubeconfig(dir.path(), n)),
+            context: None,
         })
         .collect();
     let mut plan = ReadPlan {
@@ -131,14 +191,16 @@ fn main() {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        hash_key: None,
     };
     let before = peak_memory_mib();
     for round in 1..=3 {
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(clusters.max(1))
+            .num_threads(CLUSTERS_AT_ONCE.min(clusters).max(1))
             .build()
             .expect("pool");
         let started = Instant::now();
+        let cpu_before = cpu_seconds();
         let results: Vec<(usize, usize)> = pool.install(|| {
             accesses
                 .par_iter()
@@ -163,11 +225,14 @@ fn main() {
                 .collect()
         });
         let elapsed = started.elapsed();
+        let cpu = cpu_seconds() - cpu_before;
         let read: usize = results.iter().map(|r| r.0).sum();
         let drift: usize = results.iter().map(|r| r.1).sum();
         println!(
-            "round {round}: {clusters} clusters x {objects} objects: {read} live objects read, indexed and diffed in {elapsed:.2?} ({drift} not in sync); peak RSS {:.0} MiB (before reading: {before:.0} MiB, servers included)",
+            "round {round}: {clusters} clusters x {objects} objects: {read} live objects read, indexed and diffed in {elapsed:.2?}, {cpu:.2} s of CPU ({drift} not in sync); peak RSS {:.0} MiB (before reading: {before:.0} MiB; servers in another process)",
             peak_memory_mib()
         );
     }
+    drop(servers.stdin.take());
+    let _ = servers.wait();
 }

@@ -16,6 +16,7 @@ fn settings(tracking: &Tracking) -> Settings<'_> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        hash_key: None,
     }
 }
 

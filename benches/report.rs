@@ -47,6 +47,7 @@ fn finding(i: usize) -> Finding {
         diff: modified.then(|| {
             format!("--- Deployment.apps team/svc-{i} (live)\n+++ Deployment.apps team/svc-{i} (desired)\n@@ -20,7 +20,7 @@\n       containers:\n       - name: app\n-        image: registry.example.com/svc-{i}:1.4.3-debug\n+        image: registry.example.com/svc-{i}:1.4.2\n         imagePullPolicy: IfNotPresent\n")
         }),
+        secret_digest: None,
     }
 }
 

@@ -382,7 +382,7 @@ fn check_dry_run(
         Ok(r) => r,
         Err(e) => return Some(format!("the dry run answered an unreadable object: {e}")),
     };
-    let settings = match scan::diff_settings(config, app) {
+    let settings = match scan::diff_settings(config, app, None) {
         Ok(settings) => settings,
         Err(e) => return Some(e),
     };

@@ -244,6 +244,10 @@ pub struct Finding {
     /// Unified YAML diff, live -> desired (Secret values redacted).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub diff: Option<String>,
+    /// Keyed digest of the live Secret values behind redacted changes, so that a value that
+    /// changes again reads as new drift. Stored in the database, never in reports.
+    #[serde(skip)]
+    pub secret_digest: Option<String>,
 }
 
 impl Finding {
@@ -265,6 +269,7 @@ impl Finding {
             origin: resource.origin.clone(),
             patch: None,
             diff: None,
+            secret_digest: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! A failing source, cluster or app is recorded and the rest of the scan goes on.
 
 use crate::config::{AppConfig, ClusterAccess, Config, HelmConfig, IgnoreRule, RenderKind};
-use crate::diff::{self, ignore::CompiledRule};
+use crate::diff::{self, ignore::CompiledRule, redact::HashKey};
 use crate::live::kube::Limits;
 use crate::live::{ClusterError, Connection, LiveState, ReadPlan};
 use crate::model::{Capabilities, ResourceKey};
@@ -435,11 +435,19 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
 
     // Compare every app whose desired and live state are both known.
     progress.message("comparing");
+    let hash_key = match HashKey::load(&cache_dir()) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::warn!("no key for Secret value digests, so a drifted Secret value that changes again will not alert: {e}");
+            None
+        }
+    };
     let per_app: Vec<AppOutcome> = plan
         .par_iter()
         .zip(rendered)
         .map(|(app, rendered)| {
-            let outcome = compare_app(app, rendered, clusters.get(&app.cluster), config);
+            let live = clusters.get(&app.cluster);
+            let outcome = compare_app(app, rendered, live, config, hash_key.as_ref());
             progress.tick();
             outcome
         })
@@ -610,14 +618,11 @@ fn send_alerts(store: &mut Store, config: &Config, result: &ScanResult) {
         .alert_state("baseline")
         .ok()
         .flatten()
-        .and_then(|text| serde_json::from_str(&text).ok());
+        .and_then(|text| notify::load_baseline(&text));
     let alert = notify::compute(previous.as_ref(), result);
     let mut baseline = notify::baseline(previous.as_ref(), result);
     baseline.findings.retain(|f| notify::is_drift(f.status));
-    let mut state = vec![(
-        "baseline".to_string(),
-        serde_json::to_string(&baseline).ok(),
-    )];
+    let mut state = vec![("baseline".to_string(), notify::save_baseline(&baseline))];
     let mut records = Vec::new();
     let hint = format!("plumbline report --scan {} --format html", result.scan_id);
     for channel in notify::CHANNELS {
@@ -673,6 +678,7 @@ fn compare_app(
     rendered: Option<Result<Rendered, String>>,
     live: Option<&LiveState>,
     config: &Config,
+    hash_key: Option<&HashKey>,
 ) -> AppOutcome {
     let fail = |stage: Stage, message: String| AppOutcome {
         status: "error",
@@ -705,7 +711,7 @@ fn compare_app(
             errors: Vec::new(),
         };
     };
-    let settings = match diff_settings(config, app) {
+    let settings = match diff_settings(config, app, hash_key) {
         Ok(settings) => settings,
         Err(message) => return fail(Stage::Diff, message),
     };
@@ -723,6 +729,7 @@ fn compare_app(
 pub fn diff_settings<'a>(
     config: &'a Config,
     app: &PlannedApp,
+    hash_key: Option<&'a HashKey>,
 ) -> Result<diff::Settings<'a>, String> {
     let mut rules = Vec::new();
     for rule in config.ignore.iter().chain(&app.ignore) {
@@ -732,6 +739,7 @@ pub fn diff_settings<'a>(
         tracking: &config.tracking,
         ignore: rules,
         appliers: config.appliers.clone(),
+        hash_key,
     })
 }
 
@@ -780,8 +788,12 @@ fn check_policies(
         .into_iter()
         .filter_map(|(key, first)| {
             let first = chrono::DateTime::parse_from_rfc3339(&first).ok()?;
-            let hours = (now - first.with_timezone(&chrono::Utc)).num_seconds() as f64 / 3600.0;
-            Some((key, hours.max(0.0)))
+            // Seen by an earlier scan: open for at least a second, even when both scans
+            // started within the same second (times are stored to the second).
+            let seconds = (now - first.with_timezone(&chrono::Utc))
+                .num_seconds()
+                .max(1);
+            Some((key, seconds as f64 / 3600.0))
         })
         .collect();
     let mut context = policy::Context::new(now.date_naive());

@@ -101,3 +101,79 @@ fn new_drift_once_failed_webhook_retried_and_resolution_once() {
         ]
     );
 }
+
+/// A drifted Secret value that someone changes again is new drift again, though its changes
+/// read `<redacted>` both times: the scans compare keyed digests of the live values. The
+/// digest key stays out of the database, and so do the values.
+#[test]
+fn a_drifted_secret_value_changed_again_is_new_drift() {
+    let (ws, _) = shop_workspace();
+    let hook = HttpCapture::start(&[200]);
+    let config = format!(
+        "{}notify:\n  webhook: {{url: \"{}\"}}\n",
+        support::SHOP_CONFIG,
+        hook.url("/hooks/drift")
+    );
+    ws.write("plumbline.yaml", &config);
+    let path = ws.path("live/shop-secret.json");
+    let set_password = |from: &str, to: &str| {
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        assert!(text.contains(from), "{text}");
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+    };
+    let secret_drift = |body: &Value| -> Vec<Value> {
+        body["new_drift"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|f| f["kind"] == "Secret")
+            .cloned()
+            .collect()
+    };
+
+    // Scan 1: the password was changed live ("rotated-1"): new drift, redacted.
+    set_password("czNjcjN0LWZyb20tdmF1bHQ=", "cm90YXRlZC0x");
+    let (_, result) = ws.scan_json(&[]);
+    let secret = support::finding(&result, "Secret", "shop-db").expect("secret finding");
+    assert_eq!(secret["status"], "modified", "{secret:#}");
+    assert!(secret.get("secret_digest").is_none(), "{secret:#}");
+    let first: Value = serde_json::from_slice(&hook.requests()[0].body).expect("JSON");
+    assert_eq!(secret_drift(&first).len(), 1, "{first:#}");
+
+    // Scan 2: nothing changed: no alert.
+    ws.scan_json(&[]);
+    assert_eq!(hook.requests().len(), 1, "unchanged drift is not repeated");
+
+    // Scan 3: changed again ("rotated-2"): the same redacted change, but new drift.
+    set_password("cm90YXRlZC0x", "cm90YXRlZC0y");
+    ws.scan_json(&[]);
+    let requests = hook.requests();
+    assert_eq!(requests.len(), 2, "one alert for the value changed again");
+    let third: Value = serde_json::from_slice(&requests[1].body).expect("JSON");
+    let again = secret_drift(&third);
+    assert_eq!(again.len(), 1, "{third:#}");
+    assert_eq!(third["new_drift"].as_array().map(Vec::len), Some(1));
+    assert!(!requests[1].body.windows(12).any(|w| w == b"cm90YXRlZC0y"));
+
+    // The key is in the cache (mode 0600), never in the database; nor are the values.
+    let key = std::fs::read(ws.path("cache/secret-digest.key")).expect("key file");
+    assert_eq!(key.len(), 32);
+    let mut database = Vec::new();
+    for entry in std::fs::read_dir(ws.path("state")).expect("state dir") {
+        let entry = entry.expect("entry");
+        database.extend(std::fs::read(entry.path()).expect("database file"));
+    }
+    let contains = |needle: &[u8]| database.windows(needle.len()).any(|w| w == needle);
+    assert!(!contains(&key), "the raw key is in the database");
+    assert!(
+        !contains(hex_of(&key).as_bytes()),
+        "the hex key is in the database"
+    );
+    for value in ["cm90YXRlZC0x", "cm90YXRlZC0y", "rotated-1", "rotated-2"] {
+        assert!(!contains(value.as_bytes()), "{value} is in the database");
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -135,6 +135,7 @@ fn verdict_of(case: &Case, tracking: &Tracking) -> Verdict {
         tracking,
         ignore,
         appliers: DEFAULT_APPLIERS.iter().map(|a| a.to_string()).collect(),
+        hash_key: None,
     };
     let app = case.expect.app.as_deref().unwrap_or("shop");
     diff_object(&case.desired, &case.live, app, &settings)

@@ -303,6 +303,7 @@ fn verdict(desired: &Value, live: &Value) -> plumbline::diff::Verdict {
         tracking: &tracking,
         ignore: Vec::new(),
         appliers: DEFAULT_APPLIERS.iter().map(|a| a.to_string()).collect(),
+        hash_key: None,
     };
     let desired = Resource::from_value(desired.clone()).expect("desired object");
     let live = Resource::from_value(live.clone()).expect("live object");

@@ -59,6 +59,7 @@ fn verdict(rules: Vec<IgnoreRule>) -> diff::Verdict {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        hash_key: None,
     };
     diff::diff_object(&desired(), &live(), "web", &settings)
 }

@@ -55,6 +55,7 @@ fn finding(cluster: &str, app: &str, kind: &str, name: &str, status: Status) -> 
         origin: None,
         patch: None,
         diff: None,
+        secret_digest: None,
     }
 }
 
@@ -691,4 +692,29 @@ fn webhook_without_its_secret_is_not_sent_unsigned() {
         .as_deref()
         .is_some_and(|e| e.contains("PLUMBLINE_TEST_NOTIFY_NOT_SET_SECRET")));
     assert!(server.requests().is_empty());
+}
+
+#[test]
+fn a_secret_whose_digest_changed_is_new_drift_and_the_baseline_keeps_digests() {
+    let secret = |digest: Option<&str>| Finding {
+        secret_digest: digest.map(str::to_string),
+        ..finding("prod", "web", "Secret", "db", Status::Modified)
+    };
+    let before = scan(1, PROD, vec![secret(Some("aa"))]);
+    let same = notify::compute(Some(&before), &scan(2, PROD, vec![secret(Some("aa"))]));
+    assert!(same.new_drift.is_empty(), "{same:?}");
+    let changed = notify::compute(Some(&before), &scan(2, PROD, vec![secret(Some("bb"))]));
+    assert_eq!(names(&changed.new_drift), ["prod/web/Secret/db"]);
+    // A digest that is not known on one side says nothing.
+    let unknown = notify::compute(Some(&before), &scan(2, PROD, vec![secret(None)]));
+    assert!(unknown.new_drift.is_empty(), "{unknown:?}");
+
+    // The baseline keeps the digest; a bare scan result (as older versions stored) loads.
+    let text = notify::save_baseline(&before).expect("baseline");
+    let loaded = notify::load_baseline(&text).expect("loads");
+    assert_eq!(loaded.findings[0].secret_digest.as_deref(), Some("aa"));
+    let bare = serde_json::to_string(&before).expect("JSON");
+    assert!(!bare.contains("aa\""), "{bare}");
+    let old = notify::load_baseline(&bare).expect("an older baseline loads");
+    assert_eq!(old.findings[0].secret_digest, None);
 }

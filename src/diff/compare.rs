@@ -39,16 +39,53 @@ pub fn compare<'a>(
     live: &'a Value,
     applied: Option<&'a FieldSet>,
 ) -> Vec<RawChange> {
-    let mut walker = Walker {
-        group,
-        kind,
-        builtin,
-        changes: Vec::new(),
-        steps: Vec::new(),
-    };
+    let mut walker = Walker::new(group, kind, builtin, None);
     walker.walk(desired, live, applied);
     walker.changes
 }
+
+/// What a probe needs to know of the tracking label and annotation: the GitOps tool writes
+/// them at apply time, so a live value naming this app is what the normalised desired
+/// object holds (see `normalize::desired`).
+#[derive(Clone, Copy)]
+pub struct ProbeTracking<'a> {
+    pub label: &'a str,
+    pub annotation: &'a str,
+    pub app: &'a str,
+}
+
+/// True when Git's object as written (not normalised) is contained in the live one: the
+/// cheap proof that most objects are in sync, with no copy, normalisation or allocation.
+///
+/// It agrees with [`compare`] on the normalised desired object, or errs towards "maybe
+/// not": it skips what normalisation strips (server metadata, `status`, type information),
+/// honours the tracking label and annotation as normalisation does, and normalises a value
+/// that differs (a quantity, an octal mode, Secret data) on its own before comparing it.
+/// `stringData` it does not fold: it reads as a difference. Values that are equal as
+/// written are taken as equal, on what the walk relies on already: live values are in the
+/// server's canonical form.
+pub fn contained<'a>(
+    group: &'a str,
+    kind: &'a str,
+    builtin: bool,
+    desired: &'a Value,
+    live: &'a Value,
+    applied: Option<&'a FieldSet>,
+    tracking: ProbeTracking<'a>,
+) -> bool {
+    let mut walker = Walker::new(group, kind, builtin, Some(tracking));
+    walker.walk(desired, live, applied);
+    !walker.differs
+}
+
+thread_local! {
+    /// Leaf normalisations worked out, by kind, path and value (see `normalized_leaf`).
+    static NORMALIZED_LEAVES: std::cell::RefCell<std::collections::HashMap<String, Option<Value>>> =
+        std::cell::RefCell::default();
+}
+
+/// Bound of [`NORMALIZED_LEAVES`]: past it, the table starts again.
+const MAX_NORMALIZED_LEAVES: usize = 4096;
 
 /// Stands in for a map or list Git dropped, when what the apply owned inside it is sought.
 static EMPTY_OBJECT: LazyLock<Value> = LazyLock::new(|| Value::Object(serde_json::Map::new()));
@@ -93,17 +130,47 @@ struct Walker<'a> {
     builtin: bool,
     changes: Vec<RawChange>,
     steps: Vec<Step<'a>>,
+    /// Set for a probe ([`contained`]): differences are noted, not recorded.
+    probe: Option<ProbeTracking<'a>>,
+    differs: bool,
+    /// Set inside the items of an atomic list, whose steps do not name the item.
+    in_atomic_item: bool,
 }
 
 impl<'a> Walker<'a> {
+    fn new(group: &'a str, kind: &'a str, builtin: bool, probe: Option<ProbeTracking<'a>>) -> Self {
+        Walker {
+            group,
+            kind,
+            builtin,
+            changes: Vec::new(),
+            steps: Vec::new(),
+            probe,
+            differs: false,
+            in_atomic_item: false,
+        }
+    }
+
     fn walk(&mut self, desired: &'a Value, live: &'a Value, applied: Option<&'a FieldSet>) {
         match (desired, live) {
             (Value::Object(d), Value::Object(l)) => {
                 for (name, dv) in d {
+                    if self.differs {
+                        return;
+                    }
+                    let lv = field(l, name);
+                    if self.probe.is_some() && self.probe_skips(name, lv) {
+                        continue;
+                    }
                     self.enter_field(name);
-                    match l.get(name) {
+                    match lv {
                         Some(lv) if !lv.is_null() => {
                             self.walk(dv, lv, applied.and_then(|a| a.field(name)))
+                        }
+                        _ if self.probe.is_some() && is_scalar(dv) => {
+                            if !self.probe_leaf_matches(dv, None) {
+                                self.differs = true;
+                            }
                         }
                         _ if is_unasserted(dv) => {}
                         _ => self.record(Some(dv), None),
@@ -118,7 +185,9 @@ impl<'a> Walker<'a> {
                         .collect();
                     removed.sort();
                     for name in removed {
-                        if self.server_owned(name) {
+                        if self.server_owned(name)
+                            || (self.probe.is_some() && self.probe_skips(name, field(l, name)))
+                        {
                             continue;
                         }
                         // A live `false` or `0` is a value the server kept (omitempty drops
@@ -127,7 +196,7 @@ impl<'a> Walker<'a> {
                         // false` dropped from Git is real drift. Where the server defaults the
                         // removed field back to the same value (`suspend: false`), the pass
                         // with defaults excuses it (see `diff_object`).
-                        let Some(lv) = l.get(name).filter(|v| !is_empty_value(v)) else {
+                        let Some(lv) = field(l, name).filter(|v| !is_empty_value(v)) else {
                             continue;
                         };
                         let owned = applied.field(name);
@@ -149,6 +218,12 @@ impl<'a> Walker<'a> {
                 }
             }
             (Value::Array(d), Value::Array(l)) => self.walk_list(d, l, applied),
+            (d, l) if self.probe.is_some() && is_scalar(d) && is_scalar(l) => {
+                // Equal values are equal once normalised: the live one is canonical.
+                if d != l && !self.probe_leaf_matches(d, Some(l)) {
+                    self.differs = true;
+                }
+            }
             (d, _) if is_unasserted(d) && is_unasserted(live) => {}
             (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => {
                 self.record(Some(desired), Some(live))
@@ -158,6 +233,103 @@ impl<'a> Walker<'a> {
                     self.record(Some(d), Some(l));
                 }
             }
+        }
+    }
+
+    /// For a probe: whether Git's scalar `desired` here, normalised as `normalize::desired`
+    /// would (quantities, octal modes, Secret data: each a function of the value and its
+    /// path), matches `live` (`None` when absent) the way the walk compares them.
+    fn probe_leaf_matches(&self, desired: &Value, live: Option<&Value>) -> bool {
+        let normalized = self.normalized_leaf(desired);
+        let normalized = normalized.as_ref().unwrap_or(desired);
+        match live {
+            None => is_unasserted(normalized),
+            Some(live) if is_unasserted(normalized) && is_unasserted(live) => true,
+            Some(live) => is_scalar(normalized) && scalars_equal(normalized, live),
+        }
+    }
+
+    /// The value normalisation gives `value` at the current path; `None` when the path
+    /// cannot be rebuilt (inside an atomic item). Remembered per thread: the same few
+    /// quantities (`100m`, `256Mi`) recur at the same paths across a fleet.
+    fn normalized_leaf(&self, value: &Value) -> Option<Value> {
+        if self.in_atomic_item {
+            return None;
+        }
+        // Secret values are not kept beyond the comparison, not even in this table.
+        if super::redact::is_secret(self.group, self.kind) {
+            return self.normalize_leaf(value);
+        }
+        let mut key = String::with_capacity(96);
+        for part in [self.group, "\0", self.kind, "\0"] {
+            key.push_str(part);
+        }
+        for step in &self.steps {
+            match step {
+                Step::Field(name) => key.push_str(name),
+                Step::Item { .. } => key.push('*'),
+            }
+            key.push('\0');
+        }
+        key.push_str(&value.to_string());
+        NORMALIZED_LEAVES.with_borrow_mut(|leaves| {
+            if let Some(known) = leaves.get(&key) {
+                return known.clone();
+            }
+            if leaves.len() >= MAX_NORMALIZED_LEAVES {
+                leaves.clear();
+            }
+            let normalized = self.normalize_leaf(value);
+            leaves.insert(key, normalized.clone());
+            normalized
+        })
+    }
+
+    /// [`Self::normalized_leaf`] worked out: the value is normalised in an object holding
+    /// nothing else, so that normalisation is what `normalize::desired` runs.
+    fn normalize_leaf(&self, value: &Value) -> Option<Value> {
+        let mut node = value.clone();
+        for step in self.steps.iter().rev() {
+            node = match step {
+                Step::Field(name) => {
+                    let mut map = serde_json::Map::with_capacity(1);
+                    map.insert((*name).to_string(), node);
+                    Value::Object(map)
+                }
+                Step::Item { .. } => Value::Array(vec![node]),
+            };
+        }
+        super::normalize::canonical_values(self.group, self.kind, &mut node);
+        let mut at = &node;
+        for step in &self.steps {
+            at = match step {
+                Step::Field(name) => at.get(*name)?,
+                Step::Item { .. } => at.get(0)?,
+            };
+        }
+        Some(at.clone())
+    }
+
+    /// For a probe: fields of Git's object that normalisation removes (type information,
+    /// `status`, server metadata) or sets to the live value (the tracking label and
+    /// annotation when the live ones name this app).
+    fn probe_skips(&self, name: &str, live: Option<&Value>) -> bool {
+        let Some(tracking) = self.probe else {
+            return false;
+        };
+        match self.steps.as_slice() {
+            [] => matches!(name, "status" | "apiVersion" | "kind"),
+            [Step::Field("metadata")] => !super::normalize::DECLARED_METADATA.contains(&name),
+            [Step::Field("metadata"), Step::Field("labels")] => {
+                name == tracking.label && live.and_then(Value::as_str) == Some(tracking.app)
+            }
+            [Step::Field("metadata"), Step::Field("annotations")] => {
+                name == tracking.annotation
+                    && live
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.split(':').next() == Some(tracking.app))
+            }
+            _ => false,
         }
     }
 
@@ -261,15 +433,11 @@ impl<'a> Walker<'a> {
     /// Items of an atomic list: the desired item must be contained in the live one (the server
     /// may default fields inside items), with nested lists compared by their own semantics.
     fn atomic_item_equal(&self, desired: &'a Value, live: &'a Value) -> bool {
-        let mut probe = Walker {
-            group: self.group,
-            kind: self.kind,
-            builtin: self.builtin,
-            changes: Vec::new(),
-            steps: self.steps.clone(),
-        };
-        probe.walk(desired, live, None);
-        probe.changes.is_empty()
+        let mut items = Walker::new(self.group, self.kind, self.builtin, self.probe);
+        items.steps = self.steps.clone();
+        items.in_atomic_item = true;
+        items.walk(desired, live, None);
+        items.changes.is_empty() && !items.differs
     }
 
     /// Fields of the live object that are the server's or a client's, never the applier's to
@@ -307,6 +475,10 @@ impl<'a> Walker<'a> {
     }
 
     fn record(&mut self, desired: Option<&Value>, live: Option<&Value>) {
+        if self.probe.is_some() {
+            self.differs = true;
+            return;
+        }
         let mut pointer = String::new();
         let mut live_pointer = String::new();
         let mut segs = Vec::with_capacity(self.steps.len());
@@ -354,6 +526,19 @@ fn is_empty_value(value: &Value) -> bool {
         Value::Object(o) => o.is_empty(),
         Value::Bool(_) | Value::Number(_) => false,
     }
+}
+
+/// A field of a live map. Kubernetes objects have small maps, which a scan of their
+/// entries searches faster than hashing the name (most of the walk's time otherwise).
+fn field<'v>(map: &'v serde_json::Map<String, Value>, name: &str) -> Option<&'v Value> {
+    if map.len() > 16 {
+        return map.get(name);
+    }
+    map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+}
+
+fn is_scalar(value: &Value) -> bool {
+    !matches!(value, Value::Object(_) | Value::Array(_))
 }
 
 /// Values that Git may write and the server drops from omitempty fields.
@@ -493,6 +678,45 @@ mod tests {
         let desired = json!({"metadata": {"labels": {}}, "spec": {"hostNetwork": false, "x": 1.0, "env": [{"name": "A", "value": ""}]}});
         let live = json!({"metadata": {}, "spec": {"x": 1, "env": [{"name": "A"}]}});
         assert!(compare("", "ConfigMap", true, &desired, &live, None).is_empty());
+    }
+
+    #[test]
+    fn probe_normalises_only_the_values_that_differ() {
+        let tracking = ProbeTracking {
+            label: "app.kubernetes.io/instance",
+            annotation: "argocd.argoproj.io/tracking-id",
+            app: "shop",
+        };
+        let git = |cpu: Value, image: &str| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "labels": {"app.kubernetes.io/instance": "web"}},
+                "spec": {"template": {"spec": {"containers": [{"name": "a", "image": image,
+                    "resources": {"requests": {"cpu": cpu, "memory": "1024Mi"}}}]}}}})
+        };
+        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "uid": "u", "labels": {"app.kubernetes.io/instance": "shop"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "a:1",
+                "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}}}]}}},
+            "status": {"replicas": 1}});
+        let contained = |desired: &Value| {
+            super::contained("apps", "Deployment", true, desired, &live, None, tracking)
+        };
+        assert!(contained(&git(json!(0.25), "a:1")));
+        assert!(contained(&git(json!("250m"), "a:1")));
+        assert!(!contained(&git(json!(0.5), "a:1")));
+        assert!(!contained(&git(json!(0.25), "a:2")));
+        // The same quantity at a path that is no quantity is compared as written.
+        let label = json!({"metadata": {"labels": {"size": "1024Mi"}}});
+        let live_label = json!({"metadata": {"labels": {"size": "1Gi"}}});
+        assert!(!super::contained(
+            "apps",
+            "Deployment",
+            true,
+            &label,
+            &live_label,
+            None,
+            tracking
+        ));
     }
 
     #[test]

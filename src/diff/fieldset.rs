@@ -39,7 +39,15 @@ impl FieldSet {
     /// struct itself but only the children it lists. When another manager's Update takes the
     /// last listed child (`kubectl edit` of a ConfigMap's only key), the old owner is left with
     /// `{".": {}}`, which must not read as owning the value that was taken from it.
+    ///
+    /// The tree may also come as its JSON text, as the API reader keeps it (see
+    /// `live::kube`): a tenth of the memory, and parsed only when ownership is sought.
     pub fn from_fields_v1(tree: &Value) -> FieldSet {
+        if let Value::String(text) = tree {
+            return serde_json::from_str::<Value>(text)
+                .map(|tree| FieldSet::from_fields_v1(&tree))
+                .unwrap_or_default();
+        }
         let mut set = FieldSet::default();
         let Some(map) = tree.as_object() else {
             return set;
@@ -348,6 +356,16 @@ mod tests {
         let mut other = path.clone();
         other[5] = Seg::Field("env".into());
         assert!(!set.owns(&other));
+    }
+
+    #[test]
+    fn fields_v1_as_json_text_reads_as_the_tree() {
+        let tree = json!({"f:spec": {"f:replicas": {}, "f:template": {".": {}}}});
+        let text = Value::String(tree.to_string());
+        assert_eq!(
+            FieldSet::from_fields_v1(&text),
+            FieldSet::from_fields_v1(&tree)
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Settings<'a> {
     pub tracking: &'a Tracking,
     pub ignore: Vec<CompiledRule>,
     pub appliers: Vec<String>,
+    /// Key of the digests of drifted Secret values; without one, no digest is made.
+    pub hash_key: Option<&'a redact::HashKey>,
 }
 
 /// The verdict for one desired object that exists live.
@@ -45,6 +47,21 @@ pub struct Verdict {
     pub managers: Vec<String>,
     pub patch: Option<serde_json::Value>,
     pub diff: Option<String>,
+    /// Keyed digest of the live values behind a Secret's redacted changes.
+    pub secret_digest: Option<String>,
+}
+
+impl Verdict {
+    fn in_sync() -> Verdict {
+        Verdict {
+            status: Status::InSync,
+            changes: Vec::new(),
+            managers: Vec::new(),
+            patch: None,
+            diff: None,
+            secret_digest: None,
+        }
+    }
 }
 
 /// Classifies every desired object of an app and finds the app's orphans.
@@ -68,6 +85,7 @@ pub fn diff_app(
                 finding.managers = verdict.managers;
                 finding.patch = verdict.patch;
                 finding.diff = verdict.diff;
+                finding.secret_digest = verdict.secret_digest;
             }
             None => {
                 if live.serves(&object.key.group, &object.key.kind) == Some(false) {
@@ -131,6 +149,24 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         &live.body
     };
     let applied = previous_apply(group, kind, builtin, &live.body, settings);
+    // Most objects are in sync, and then Git as written is contained in the live object
+    // already: proving that needs no copy or normalisation of either side.
+    let tracking = compare::ProbeTracking {
+        label: &settings.tracking.label,
+        annotation: &settings.tracking.annotation,
+        app,
+    };
+    if compare::contained(
+        group,
+        kind,
+        builtin,
+        &desired.body,
+        live_view,
+        applied.as_ref(),
+        tracking,
+    ) {
+        return Verdict::in_sync();
+    }
     let normalized = |with_defaults: bool| {
         normalize::desired(
             group,
@@ -171,13 +207,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         });
     }
     if raw.is_empty() {
-        return Verdict {
-            status: Status::InSync,
-            changes: Vec::new(),
-            managers: Vec::new(),
-            patch: None,
-            diff: None,
-        };
+        return Verdict::in_sync();
     }
     let live_norm = normalize::live(group, kind, &live.body);
     let rules: Vec<ignore::ObjectRule> = settings
@@ -217,6 +247,14 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         }
     }
     let changes = shown.iter().map(|(c, _)| to_change(c, secret)).collect();
+    let secret_digest = settings.hash_key.filter(|_| secret).and_then(|key| {
+        let redacted: Vec<(&str, Option<&serde_json::Value>)> = shown
+            .iter()
+            .filter(|(c, _)| redact::is_secret_path(&c.pointer))
+            .map(|(c, _)| (c.pointer.as_str(), c.live.as_ref()))
+            .collect();
+        (!redacted.is_empty()).then(|| key.digest(redacted))
+    });
     let raw_shown: Vec<&RawChange> = shown.iter().map(|(c, _)| *c).collect();
     let patch = output::patch(&raw_shown);
     let label = desired.key.to_string();
@@ -231,6 +269,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         managers: owners_all,
         patch: Some(patch),
         diff,
+        secret_digest,
     }
 }
 
@@ -254,7 +293,7 @@ fn previous_apply(
     if let Some(applied) = normalize::last_applied(live) {
         return Some(FieldSet::from_applied(group, kind, builtin, &applied));
     }
-    let entries = live.pointer("/metadata/managedFields")?.as_array()?;
+    let entries = live.get("metadata")?.get("managedFields")?.as_array()?;
     let mut owned: Option<FieldSet> = None;
     for entry in entries {
         let field = |name: &str| entry.get(name).and_then(serde_json::Value::as_str);

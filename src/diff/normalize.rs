@@ -23,7 +23,10 @@ use serde_json::{Map, Value};
 pub const DECLARED_METADATA: &[&str] = &["labels", "annotations", "finalizers"];
 
 /// Annotations written by clients or controllers, never declared in Git.
-pub const CLIENT_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+pub const CLIENT_ANNOTATIONS: &[&str] = &[LAST_APPLIED];
+
+/// The annotation where `kubectl apply` (client-side) keeps the manifest it applied.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The desired object restricted to what Git declares, in the server's canonical forms;
 /// with `with_defaults`, also with the defaults the server would fill in at create.
@@ -46,16 +49,22 @@ pub fn desired(
     } else {
         declared_copy(body)
     };
-    defaults::octal_file_modes(group, kind, &mut object);
     if group.is_empty() && kind == "Secret" {
         defaults::secret_string_data_to_data(&mut object);
     }
-    defaults::canonicalize_quantities(group, kind, &mut object);
-    canonical_secret_data(group, kind, &mut object);
+    canonical_values(group, kind, &mut object);
     if let Some(live) = live {
         expect_tracking(&mut object, live, app, tracking);
     }
     object
+}
+
+/// The steps of [`desired`] that rewrite single values, each by its path alone: octal file
+/// modes, quantities, Secret data. The comparison also runs them on one value at a time.
+pub fn canonical_values(group: &str, kind: &str, object: &mut Value) {
+    defaults::octal_file_modes(group, kind, object);
+    defaults::canonicalize_quantities(group, kind, object);
+    canonical_secret_data(group, kind, object);
 }
 
 /// The live object restricted to what can be declared, in canonical form.
@@ -82,7 +91,9 @@ pub fn live(group: &str, kind: &str, body: &Value) -> Value {
 /// The previous apply's manifest, from the last-applied annotation, normalised like Git's.
 pub fn last_applied(body: &Value) -> Option<Value> {
     let text = body
-        .pointer("/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration")?
+        .get("metadata")?
+        .get("annotations")?
+        .get(LAST_APPLIED)?
         .as_str()?;
     let mut applied: Value = serde_json::from_str(text).ok()?;
     strip_server_fields(&mut applied);

@@ -10,8 +10,11 @@ use super::{ClusterError, LiveState, ReadPlan};
 use crate::model::Resource;
 use http::{Request, StatusCode};
 use kube::client::Body;
-use serde_json::Value;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -333,7 +336,7 @@ impl ApiCluster {
                     query.push(format!("labelSelector={}", encode(s)));
                 }
                 let path = format!("{base}?{}", query.join("&"));
-                let page = match self.get_json(&path).await {
+                let page: ListPage = match self.request(http::Method::GET, &path, None).await {
                     Ok(page) => page,
                     Err(RequestError::Gone) if token.is_some() && restarts < 3 => {
                         restarts += 1;
@@ -345,8 +348,7 @@ impl ApiCluster {
                     }
                     Err(e) => return Err(ListError::Other(e.into())),
                 };
-                let page_items = page["items"].as_array().cloned().unwrap_or_default();
-                for mut item in page_items {
+                for LiveItem(mut item) in page.items {
                     if let Value::Object(map) = &mut item {
                         map.entry("apiVersion")
                             .or_insert_with(|| Value::String(api_version.clone()));
@@ -358,10 +360,7 @@ impl ApiCluster {
                         Err(e) => tracing::warn!("{base}: item skipped: {e}"),
                     }
                 }
-                token = page["metadata"]["continue"]
-                    .as_str()
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string);
+                token = page.metadata.token.filter(|t| !t.is_empty());
                 if token.is_none() {
                     return Ok(items);
                 }
@@ -381,6 +380,16 @@ impl ApiCluster {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, RequestError> {
+        self.request(method, path, body).await
+    }
+
+    /// One API request, its answer decoded as `T`, retried when the failure may pass.
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, RequestError> {
         let mut attempt = 0;
         loop {
             self.limiter.acquire().await;
@@ -404,12 +413,12 @@ impl ApiCluster {
         }
     }
 
-    async fn attempt(
+    async fn attempt<T: DeserializeOwned>(
         &self,
         method: http::Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Value, RequestError> {
+    ) -> Result<T, RequestError> {
         let mut builder = Request::builder().method(method).uri(path);
         let payload = match body {
             Some(body) => {
@@ -634,6 +643,128 @@ fn from_kube(error: kube::Error) -> RequestError {
             }
         }
         other => RequestError::Connection(error_chain(&other)),
+    }
+}
+
+/// One page of a LIST, decoded straight into what the comparison reads.
+#[derive(Deserialize)]
+struct ListPage {
+    #[serde(default)]
+    metadata: ListMeta,
+    #[serde(default)]
+    items: Vec<LiveItem>,
+}
+
+#[derive(Deserialize, Default)]
+struct ListMeta {
+    #[serde(rename = "continue", default)]
+    token: Option<String>,
+}
+
+/// A listed object without what the comparison never reads, left out while decoding so
+/// that it is never built: `status` (most of a workload's bytes), and of each managedFields
+/// entry all but the manager, operation, subresource and fields, with `f:status` removed
+/// and the fields kept as JSON text (the diff parses them only when it needs them).
+/// Holding 10,000 objects per cluster, this is most of the memory a scan needs.
+struct LiveItem(Value);
+
+impl<'de> Deserialize<'de> for LiveItem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = LiveItem;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a Kubernetes object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LiveItem, A::Error> {
+                let mut object = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "status" => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        "metadata" => {
+                            let LiveMetadata(meta) = map.next_value()?;
+                            object.insert(key, meta);
+                        }
+                        _ => {
+                            object.insert(key, map.next_value()?);
+                        }
+                    }
+                }
+                Ok(LiveItem(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_map(Object)
+    }
+}
+
+/// Object metadata with its managedFields compacted (see [`LiveItem`]).
+struct LiveMetadata(Value);
+
+impl<'de> Deserialize<'de> for LiveMetadata {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Metadata;
+        impl<'de> Visitor<'de> for Metadata {
+            type Value = LiveMetadata;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("object metadata")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LiveMetadata, A::Error> {
+                let mut meta = Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "managedFields" {
+                        let entries: Option<Vec<ManagedEntry>> = map.next_value()?;
+                        let kept: Vec<Value> = entries
+                            .into_iter()
+                            .flatten()
+                            .filter_map(ManagedEntry::compact)
+                            .collect();
+                        meta.insert(key, Value::Array(kept));
+                    } else {
+                        meta.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(LiveMetadata(Value::Object(meta)))
+            }
+        }
+        deserializer.deserialize_map(Metadata)
+    }
+}
+
+/// The parts of a managedFields entry that say who owns which field.
+#[derive(Deserialize)]
+struct ManagedEntry {
+    manager: Option<String>,
+    operation: Option<String>,
+    subresource: Option<String>,
+    #[serde(rename = "fieldsV1")]
+    fields: Option<Value>,
+}
+
+impl ManagedEntry {
+    /// The entry as the comparison reads it, or `None` when it can attribute nothing: it
+    /// names no manager, or it owns only `status`, which is never compared.
+    fn compact(self) -> Option<Value> {
+        let manager = self.manager?;
+        let mut entry = Map::new();
+        entry.insert("manager".into(), Value::String(manager));
+        if let Some(operation) = self.operation {
+            entry.insert("operation".into(), Value::String(operation));
+        }
+        if let Some(subresource) = self.subresource {
+            entry.insert("subresource".into(), Value::String(subresource));
+        }
+        if let Some(mut fields) = self.fields {
+            if let Some(map) = fields.as_object_mut() {
+                // `{}` owns the whole object: only a set that becomes empty is dropped.
+                if map.remove("f:status").is_some() && map.is_empty() {
+                    return None;
+                }
+            }
+            entry.insert("fieldsV1".into(), Value::String(fields.to_string()));
+        }
+        Some(Value::Object(entry))
     }
 }
 

@@ -240,7 +240,16 @@ pub fn compute(previous: Option<&ScanResult>, current: &ScanResult) -> Alert {
         .findings
         .iter()
         .filter(|f| is_drift(f.status) && blind.cluster_ok(&f.cluster))
-        .filter(|f| !before.contains_key(&drift_key(f)))
+        .filter(|f| match before.get(&drift_key(f)) {
+            None => true,
+            // A drifted Secret value that changed again reads the same once redacted: only
+            // its digest tells.
+            Some(was) => {
+                was.secret_digest.is_some()
+                    && f.secret_digest.is_some()
+                    && was.secret_digest != f.secret_digest
+            }
+        })
         .cloned()
         .collect();
     let mut resolved: Vec<Finding> = before
@@ -315,6 +324,53 @@ pub fn baseline(previous: Option<&ScanResult>, current: &ScanResult) -> ScanResu
             .cloned(),
     );
     base
+}
+
+/// The baseline as kept between scans: the scan result, plus the Secret digests that a scan
+/// result never serialises (they stay out of every report), by position in `findings`.
+#[derive(Deserialize)]
+struct StoredBaseline {
+    #[serde(flatten)]
+    scan: ScanResult,
+    #[serde(default)]
+    secret_digests: Vec<(usize, String)>,
+}
+
+/// [`StoredBaseline`] as written, borrowing the scan.
+#[derive(Serialize)]
+struct BaselineRef<'a> {
+    #[serde(flatten)]
+    scan: &'a ScanResult,
+    secret_digests: Vec<(usize, &'a str)>,
+}
+
+/// The baseline as text for `alert_state`, digests included.
+pub fn save_baseline(base: &ScanResult) -> Option<String> {
+    let secret_digests = base
+        .findings
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((i, f.secret_digest.as_deref()?)))
+        .collect();
+    serde_json::to_string(&BaselineRef {
+        scan: base,
+        secret_digests,
+    })
+    .ok()
+}
+
+/// A baseline saved by [`save_baseline`] (or a bare scan result, as older versions saved).
+pub fn load_baseline(text: &str) -> Option<ScanResult> {
+    let StoredBaseline {
+        mut scan,
+        secret_digests,
+    } = serde_json::from_str(text).ok()?;
+    for (i, digest) in secret_digests {
+        if let Some(f) = scan.findings.get_mut(i) {
+            f.secret_digest = Some(digest);
+        }
+    }
+    Some(scan)
 }
 
 /// One alert saying what `older` (not delivered) and `newer` say together, as seen by a

@@ -455,6 +455,7 @@ pub(crate) mod tests {
             }),
             patch: None,
             diff: None,
+            secret_digest: None,
         }
     }
 

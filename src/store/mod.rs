@@ -217,8 +217,8 @@ impl Store {
                 .prepare(
                     "INSERT INTO findings (scan_id, app, cluster, api_group, version, kind, namespace, name, status,
                      changes, managers, last_commit_sha, last_commit_author, last_commit_time, last_commit_message,
-                     reason, origin_file, origin_line, patch, diff)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                     reason, origin_file, origin_line, patch, diff, secret_digest)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
                 )
                 .map_err(wrap)?;
             for f in &result.findings {
@@ -244,7 +244,8 @@ impl Store {
                         f.origin.as_ref().map(|o| o.file.clone()),
                         f.origin.as_ref().map(|o| o.line as i64),
                         f.patch.as_ref().map(|p| p.to_string()),
-                        f.diff
+                        f.diff,
+                        f.secret_digest
                     ])
                     .map_err(wrap)?;
             }
@@ -446,7 +447,7 @@ impl Store {
             .prepare(
                 "SELECT app, cluster, api_group, version, kind, namespace, name, status, changes, managers,
                  last_commit_sha, last_commit_author, last_commit_time, last_commit_message, reason,
-                 origin_file, origin_line, patch, diff FROM findings WHERE scan_id = ?1 ORDER BY id",
+                 origin_file, origin_line, patch, diff, secret_digest FROM findings WHERE scan_id = ?1 ORDER BY id",
             )
             .map_err(e)?
             .query_map(params![scan_id], |row| {
@@ -484,6 +485,7 @@ impl Store {
                     }),
                     patch: patch.and_then(|p| serde_json::from_str(&p).ok()),
                     diff: row.get(18)?,
+                    secret_digest: row.get(19)?,
                 })
             })
             .map_err(e)?

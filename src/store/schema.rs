@@ -174,6 +174,9 @@ CREATE TABLE heal_actions (
 );
 CREATE INDEX heal_actions_scan ON heal_actions(scan_id);
 "#,
+    r#"
+ALTER TABLE findings ADD COLUMN secret_digest TEXT;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
