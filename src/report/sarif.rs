@@ -5,7 +5,7 @@
 //! `orphaned`) and policy violations. Waived violations stay in, marked as suppressed, so the
 //! viewer shows them as dismissed instead of silently losing the audit record.
 
-use crate::model::{Change, Finding, Origin, PolicyResult, ScanResult, Status};
+use crate::model::{Change, Finding, Origin, PolicyResult, PolicyRule, ScanResult, Status};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -69,14 +69,23 @@ pub fn render(result: &ScanResult) -> String {
             "defaultConfiguration": {"level": drift_level(status)},
         }));
     }
-    // One rule per policy id, sorted so the rule table (and every ruleIndex) is stable.
+    // One rule per violated policy id, sorted so the rule table (and every ruleIndex) is
+    // stable; described from the scan's policy catalog when it recorded one.
+    let catalog: BTreeMap<&str, &PolicyRule> = result
+        .policies
+        .iter()
+        .map(|rule| (rule.id.as_str(), rule))
+        .collect();
     let mut policies: BTreeMap<&str, &PolicyResult> = BTreeMap::new();
     for p in &result.policy_results {
         policies.entry(p.policy.as_str()).or_insert(p);
     }
     for (id, first) in policies {
         rule_index.insert(id.to_string(), rules.len());
-        rules.push(policy_rule(first));
+        rules.push(match catalog.get(id) {
+            Some(rule) => catalog_rule(rule),
+            None => policy_rule(first),
+        });
     }
 
     let mut results = Vec::new();
@@ -145,7 +154,101 @@ fn severity_level(severity: &str) -> &'static str {
     }
 }
 
+/// GitHub code scanning's `security-severity` (a CVSS-like score as a string) for a policy
+/// severity; `None` for a severity we do not know.
+fn security_severity(severity: &str) -> Option<&'static str> {
+    match severity {
+        "critical" => Some("9.5"),
+        "high" => Some("8.0"),
+        "medium" => Some("5.5"),
+        "low" => Some("3.0"),
+        _ => None,
+    }
+}
+
+/// The tags of a policy rule: its severity, `security` (code scanning shows the
+/// security severity of security-tagged rules only) and its crosswalk to external
+/// controls as `framework:id` (`soc2:CC6.1`, `cis:cis-kubernetes-1.10:5.2.2`,
+/// `kubescape:C-0057`, `polaris:runAsPrivileged`, `nsa:Pod security enforcement`).
+pub(crate) fn crosswalk_tags(controls: &Value) -> Vec<String> {
+    let mut tags = Vec::new();
+    let strings = |key: &str| -> Vec<String> {
+        match &controls[key] {
+            Value::String(one) => vec![one.clone()],
+            Value::Array(many) => many
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    for id in strings("soc2") {
+        tags.push(format!("soc2:{id}"));
+    }
+    for cis in controls["cis"].as_array().into_iter().flatten() {
+        let field = |key: &str| cis[key].as_str().unwrap_or_default();
+        let id = cis.as_str().unwrap_or_else(|| field("id"));
+        if id.is_empty() {
+            continue;
+        }
+        let benchmark = match (field("benchmark"), field("version")) {
+            ("", _) => "cis".to_string(),
+            (benchmark, "") => benchmark.to_string(),
+            (benchmark, version) => format!("{benchmark}-{version}"),
+        };
+        tags.push(format!("cis:{benchmark}:{id}"));
+    }
+    for framework in ["kubescape", "polaris", "nsa"] {
+        for id in strings(framework) {
+            tags.push(format!("{framework}:{id}"));
+        }
+    }
+    tags
+}
+
+/// A policy rule as the scan's catalog describes it: its title, severity and crosswalk.
+fn catalog_rule(rule: &PolicyRule) -> Value {
+    let mut tags = vec![rule.severity.clone(), "security".to_string()];
+    tags.extend(crosswalk_tags(&rule.controls));
+    let mut properties = Map::new();
+    properties.insert("tags".into(), json!(tags));
+    if let Some(score) = security_severity(&rule.severity) {
+        properties.insert("security-severity".into(), json!(score));
+    }
+    properties.insert("pack".into(), json!(rule.pack));
+    let soc2 = rule.soc2();
+    let evidences = if soc2.is_empty() {
+        String::new()
+    } else {
+        format!(" It evidences SOC 2 {}.", soc2.join(", "))
+    };
+    json!({
+        "id": rule.id,
+        "name": rule.id,
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": format!(
+            "{} ({} severity, policy {} of the {} pack).{evidences}",
+            rule.title, rule.severity, rule.id, rule.pack
+        )},
+        "help": {"text": format!(
+            "{}. Fix the object in Git (for live-state violations, in the cluster), or add a \
+             waiver with a reason, an approver and an expiry date to plumbline.yaml (or a \
+             plumbline.dev/waive annotation with plumbline.dev/waive-reason on the object).",
+            rule.title.trim_end_matches('.')
+        )},
+        "defaultConfiguration": {"level": severity_level(&rule.severity)},
+        "properties": properties,
+    })
+}
+
+/// A policy rule for a policy the scan's catalog does not list (a scan stored before
+/// catalogs were recorded): described from its first result.
 fn policy_rule(p: &PolicyResult) -> Value {
+    let mut properties = Map::new();
+    properties.insert("tags".into(), json!([p.severity]));
+    if let Some(score) = security_severity(&p.severity) {
+        properties.insert("security-severity".into(), json!(score));
+    }
     json!({
         "id": p.policy,
         "shortDescription": {"text": format!("Policy {} ({} severity)", p.policy, p.severity)},
@@ -157,7 +260,7 @@ fn policy_rule(p: &PolicyResult) -> Value {
             p.policy, p.severity
         )},
         "defaultConfiguration": {"level": severity_level(&p.severity)},
-        "properties": {"tags": [p.severity]},
+        "properties": properties,
     })
 }
 
@@ -697,6 +800,87 @@ pub(crate) mod tests {
         assert_eq!(rules[2]["defaultConfiguration"]["level"], "warning");
         assert_eq!(rules[3]["properties"]["tags"], json!(["high"]));
         assert_eq!(rules[6]["properties"]["tags"], json!(["low"]));
+    }
+
+    /// The catalog entries of two of the fixture's policies, as a scan records them.
+    pub(crate) fn catalog() -> Vec<PolicyRule> {
+        vec![
+            PolicyRule {
+                id: "no-privileged".into(),
+                title: "Containers must not run privileged".into(),
+                severity: "critical".into(),
+                pack: "baseline".into(),
+                controls: json!({
+                    "soc2": ["CC6.1", "CC6.8"],
+                    "cis": [{"benchmark": "cis-kubernetes", "version": "1.10", "id": "5.2.2"}],
+                    "kubescape": ["C-0057", "C-0193"],
+                    "polaris": ["runAsPrivileged"],
+                    "nsa": ["Pod security enforcement"]
+                }),
+            },
+            PolicyRule {
+                id: "no-latest-tag".into(),
+                title: "Images must not use the latest tag".into(),
+                severity: "high".into(),
+                pack: "baseline".into(),
+                controls: json!({"soc2": ["CC8.1"], "polaris": "tagNotSpecified"}),
+            },
+        ]
+    }
+
+    #[test]
+    fn catalog_rules_carry_title_security_severity_and_crosswalk() {
+        let mut scan = fixture();
+        scan.policies = catalog();
+        let doc = parsed(&scan);
+        let rules = doc["runs"][0]["tool"]["driver"]["rules"]
+            .as_array()
+            .expect("rules");
+        let rule = |id: &str| {
+            rules
+                .iter()
+                .find(|r| r["id"] == id)
+                .unwrap_or_else(|| panic!("rule {id}"))
+        };
+        let privileged = rule("no-privileged");
+        assert_eq!(
+            privileged["shortDescription"]["text"],
+            "Containers must not run privileged"
+        );
+        assert_eq!(privileged["defaultConfiguration"]["level"], "error");
+        assert_eq!(privileged["properties"]["security-severity"], "9.5");
+        assert_eq!(
+            privileged["properties"]["tags"],
+            json!([
+                "critical",
+                "security",
+                "soc2:CC6.1",
+                "soc2:CC6.8",
+                "cis:cis-kubernetes-1.10:5.2.2",
+                "kubescape:C-0057",
+                "kubescape:C-0193",
+                "polaris:runAsPrivileged",
+                "nsa:Pod security enforcement"
+            ])
+        );
+        let latest = rule("no-latest-tag");
+        assert_eq!(latest["properties"]["security-severity"], "8.0");
+        assert_eq!(
+            latest["properties"]["tags"],
+            json!(["high", "security", "soc2:CC8.1", "polaris:tagNotSpecified"])
+        );
+        // Policies the catalog lacks are described from their results, as before.
+        let limits = rule("resource-limits");
+        assert_eq!(limits["properties"]["tags"], json!(["medium"]));
+        assert_eq!(limits["properties"]["security-severity"], "5.5");
+        assert_eq!(rule("team-label")["properties"]["security-severity"], "3.0");
+        // Rules are listed for violated policies only, and every ruleIndex still points
+        // at its rule.
+        assert_eq!(rules.len(), 7);
+        for r in results(&doc) {
+            let index = r["ruleIndex"].as_u64().expect("ruleIndex") as usize;
+            assert_eq!(rules[index]["id"], r["ruleId"]);
+        }
     }
 
     #[test]

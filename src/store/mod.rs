@@ -17,7 +17,7 @@ use crate::model::{
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +65,15 @@ pub struct NotificationRecord {
     pub error: Option<String>,
     pub headline: String,
     pub sent_at: String,
+}
+
+/// How each policy fared over the scans of a period, by policy id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyPeriod {
+    /// Scans of the period that evaluated the policy (recorded it in their catalog).
+    pub evaluated: BTreeMap<String, usize>,
+    /// Scans of the period with at least one unwaived violation of the policy.
+    pub violated: BTreeMap<String, usize>,
 }
 
 /// One app of a scan, as planned and rendered.
@@ -767,6 +776,34 @@ impl Store {
             })
             .map_err(e)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(e)
+    }
+
+    /// Per policy, how many of the scans `first..=last` evaluated it and how many found an
+    /// unwaived violation of it: whether a control held over a report's period.
+    pub fn policy_period(&self, first: i64, last: i64) -> Result<PolicyPeriod, StoreError> {
+        let e = |err| self.err(err);
+        let count = |sql: &str| -> Result<BTreeMap<String, usize>, StoreError> {
+            let mut stmt = self.conn.prepare(sql).map_err(e)?;
+            let rows = stmt
+                .query_map(params![first, last], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?.max(0) as usize,
+                    ))
+                })
+                .map_err(e)?;
+            rows.collect::<Result<_, _>>().map_err(e)
+        };
+        Ok(PolicyPeriod {
+            evaluated: count(
+                "SELECT policy, COUNT(DISTINCT scan_id) FROM scan_policies
+                 WHERE scan_id BETWEEN ?1 AND ?2 GROUP BY policy",
+            )?,
+            violated: count(
+                "SELECT policy, COUNT(DISTINCT scan_id) FROM policy_results
+                 WHERE scan_id BETWEEN ?1 AND ?2 AND waived = 0 GROUP BY policy",
+            )?,
+        })
     }
 }
 
