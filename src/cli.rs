@@ -717,7 +717,9 @@ pub fn html_report(store: &Store, result: &ScanResult) -> anyhow::Result<String>
         monitoring: &monitoring,
         period_from: &period_from,
     };
-    crate::report::html::render(&context).map_err(|e| anyhow::anyhow!(e))
+    let policy_period = store.policy_period(period_start, result.scan_id)?;
+    crate::report::html::render_with_period(&context, Some(&policy_period))
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 fn history(config: &Config, format: TableOrJson, limit: usize) -> anyhow::Result<i32> {

@@ -176,6 +176,7 @@ CREATE INDEX heal_actions_scan ON heal_actions(scan_id);
 "#,
     r#"
 ALTER TABLE findings ADD COLUMN secret_digest TEXT;
+CREATE INDEX policy_results_scan ON policy_results(scan_id);
 "#,
 ];
 
