@@ -5,6 +5,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY examples ./examples
 COPY reports ./reports
+COPY policies ./policies
 COPY askama.toml ./
 COPY benches ./benches
 RUN cargo build --release --locked --bin plumbline
@@ -16,6 +17,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/plumbline --create-home plumbline
 COPY --from=build /src/target/release/plumbline /usr/local/bin/plumbline
+# The built-in policy packs, for `policies: [/usr/share/plumbline/policies]`.
+COPY --from=build /src/policies /usr/share/plumbline/policies
 USER 10001
 WORKDIR /var/lib/plumbline
 ENV PLUMBLINE_CACHE=/var/lib/plumbline/cache
