@@ -224,7 +224,111 @@ fn normalize(path: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::*;
+    use crate::source::RepoFile;
+    use std::collections::BTreeMap;
+
+    /// A commit as a map of paths: files, and symbolic links with their targets.
+    struct FakeTree(BTreeMap<&'static str, PathEntry>);
+
+    impl Tree for FakeTree {
+        fn read_dir(&self, _path: &str) -> Result<Vec<RepoFile>, String> {
+            Err("not used".into())
+        }
+        fn object_id(&self, _path: &str) -> Result<Option<String>, String> {
+            Err("not used".into())
+        }
+        fn entry(&self, path: &str) -> Result<Option<PathEntry>, String> {
+            if let Some(entry) = self.0.get(path) {
+                return Ok(Some(entry.clone()));
+            }
+            let prefix = format!("{path}/");
+            let names: Vec<String> = self
+                .0
+                .keys()
+                .filter_map(|p| p.strip_prefix(prefix.as_str()))
+                .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
+                .collect();
+            Ok((!names.is_empty()).then_some(PathEntry::Dir(names)))
+        }
+        fn checkout(&self) -> Result<PathBuf, String> {
+            Err("no checkout in this test".into())
+        }
+    }
+
+    fn no_external_engine() -> RenderersConfig {
+        RenderersConfig {
+            kustomize: Some("/nonexistent/kustomize".into()),
+            ..RenderersConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_symbolic_link_out_of_the_repository_is_refused_naming_it() {
+        let tree = FakeTree(BTreeMap::from([
+            (
+                "app/kustomization.yaml",
+                PathEntry::File(b"resources: [secrets.yaml]\n".to_vec()),
+            ),
+            (
+                "app/secrets.yaml",
+                PathEntry::Link("../../etc/shadow".into()),
+            ),
+        ]));
+        let message = render(&tree, "app", &no_external_engine())
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(
+            message,
+            "app/kustomization.yaml: secrets.yaml points outside the repository"
+        );
+    }
+
+    #[test]
+    fn a_link_inside_the_repository_is_followed() {
+        let tree = FakeTree(BTreeMap::from([
+            (
+                "app/kustomization.yaml",
+                PathEntry::File(b"resources: [cm.yaml]\n".to_vec()),
+            ),
+            ("app/cm.yaml", PathEntry::Link("../shared/cm.yaml".into())),
+            (
+                "shared/cm.yaml",
+                PathEntry::File(
+                    b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared}\n".to_vec(),
+                ),
+            ),
+        ]));
+        let rendered = render(&tree, "app", &no_external_engine()).expect("rendered");
+        assert_eq!(rendered.objects[0].key.name, "shared");
+    }
+
+    #[test]
+    fn an_unimplemented_merge_directive_is_refused_not_merged_differently() {
+        let tree = FakeTree(BTreeMap::from([
+            (
+                "app/kustomization.yaml",
+                PathEntry::File(
+                    b"resources: [deploy.yaml]\npatches:\n  - patch: |\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {name: web}\n      spec:\n        strategy:\n          $retainKeys: [type]\n          type: Recreate\n"
+                        .to_vec(),
+                ),
+            ),
+            (
+                "app/deploy.yaml",
+                PathEntry::File(
+                    b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  strategy: {type: RollingUpdate}\n"
+                        .to_vec(),
+                ),
+            ),
+        ]));
+        let message = render(&tree, "app", &no_external_engine())
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.starts_with("unsupported kustomize feature: $retainKeys"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn paths_resolve_inside_the_repository_only() {

@@ -172,6 +172,22 @@ fn requirements_match(
     })
 }
 
+/// A strategic merge directive the native merge does not implement (only `$patch` is):
+/// such a patch goes to the real engine rather than merging differently.
+fn unsupported_directive(value: &Value) -> Option<String> {
+    match value {
+        Value::Object(map) => map.iter().find_map(|(key, value)| {
+            if key.starts_with('$') && key != "$patch" {
+                Some(key.split('/').next().unwrap_or(key).to_string())
+            } else {
+                unsupported_directive(value)
+            }
+        }),
+        Value::Array(items) => items.iter().find_map(unsupported_directive),
+        _ => None,
+    }
+}
+
 /// A loaded patch.
 enum Patch {
     Strategic(Vec<Value>),
@@ -195,6 +211,9 @@ fn decode_patch(k: &Kustomization, text: &[u8], origin: &str) -> Result<Patch, E
             // JSON 6902 operations into JSON with timestamps left as written.
             let mut docs = docs;
             timestamp::resolve(text, &mut docs).map_err(|e| e.into_error(k, origin))?;
+            if let Some(directive) = docs.iter().find_map(unsupported_directive) {
+                return Err(k.unsupported(format!("{directive} (strategic merge directive)")));
+            }
             Ok(Patch::Strategic(docs))
         }
         _ => Err(k.invalid(format!("{origin}: unable to parse SM or JSON patch"))),
