@@ -478,3 +478,109 @@ daemon: {{api_token_env: {TOKEN_ENV}, grace_seconds: 2}}
         assert!(html.contains(gap), "{gap}");
     }
 }
+
+#[test]
+fn scheduled_scans_heal_the_drift_of_opted_in_apps_only() {
+    let ws = Workspace::new();
+    let api_deployment = DEPLOYMENT.replace("web", "api");
+    ws.repo_with(
+        "Ana Ruiz",
+        "ana.ruiz@example.com",
+        "Add web and api",
+        vec![
+            ("apps/web/deployment.yaml".into(), DEPLOYMENT.into()),
+            (
+                "apps/api/deployment.yaml".into(),
+                api_deployment.clone().into(),
+            ),
+        ],
+    );
+    let server = ApiServer::builder().start();
+    for (app, manifest) in [("web", DEPLOYMENT.to_string()), ("api", api_deployment)] {
+        server.seed(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {app}}}\n"
+        ));
+        server.seed(
+            &manifest
+                .replace(
+                    &format!("metadata:\n  name: {app}\n"),
+                    &format!("metadata:\n  name: {app}\n  namespace: {app}\n"),
+                )
+                .replace(
+                    &format!("  labels: {{app: {app}}}\nspec:\n  replicas"),
+                    &format!(
+                        "  labels: {{app: {app}, app.kubernetes.io/instance: {app}}}\nspec:\n  replicas"
+                    ),
+                ),
+        );
+    }
+    server.write_kubeconfig(&ws.path("kube.yaml"), "live");
+    ws.write(
+        "plumbline.yaml",
+        "database: plumbline.db
+sources: [{name: gitops, url: repo}]
+clusters: [{name: live, kubeconfig: kube.yaml}]
+apps:
+  - {name: web, source: gitops, path: apps/web, cluster: live, namespace: web, self_heal: true}
+  - {name: api, source: gitops, path: apps/api, cluster: live, namespace: api}
+schedule: \"* * * * * *\"
+heal: {force: true}
+",
+    );
+    let replicas = |app: &str| {
+        server
+            .object("apps/v1", "Deployment", Some(app), app)
+            .and_then(|d| d["spec"]["replicas"].as_i64())
+    };
+    let daemon = Daemon::start(&ws, None);
+    let url = daemon.url.clone();
+    eventually("a first scan", Duration::from_secs(10), || {
+        let (status, _) = http("GET", &format!("{url}/scans/latest"), None);
+        (status == 200).then_some(())
+    });
+
+    // The same manual change to both apps between two scheduled scans.
+    for app in ["web", "api"] {
+        server.edit("apps/v1", "Deployment", Some(app), app, |d| {
+            d["spec"]["replicas"] = json!(5);
+        });
+    }
+    eventually("web healed back to Git", Duration::from_secs(15), || {
+        (replicas("web") == Some(2)).then_some(())
+    });
+    assert_eq!(replicas("api"), Some(5), "api did not opt in");
+
+    // A later scheduled scan sees web in sync and api still drifted; the action is on record.
+    let scan = eventually("a scan after the heal", Duration::from_secs(10), || {
+        let (_, body) = http("GET", &format!("{url}/scans/latest"), None);
+        let scan = json(&body);
+        let drifted: Vec<&str> = scan["findings"]
+            .as_array()?
+            .iter()
+            .filter(|f| f["status"] == "modified")
+            .filter_map(|f| f["app"].as_str())
+            .collect();
+        (drifted == ["api"]).then_some(scan)
+    });
+    assert_eq!(scan["summary"]["modified"], 1, "{scan:#}");
+    let db = rusqlite::Connection::open(ws.path("plumbline.db")).expect("database");
+    let actions: Vec<(String, String, String)> = db
+        .prepare("SELECT app, action, status FROM heal_actions WHERE dry_run = 0 ORDER BY id")
+        .expect("query")
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("actions");
+    assert_eq!(
+        actions,
+        [(
+            "web".to_string(),
+            "apply".to_string(),
+            "applied".to_string()
+        )],
+        "{}",
+        daemon.log()
+    );
+    let (code, _, log) = daemon.terminate();
+    assert_eq!(code, 0, "{log}");
+}
