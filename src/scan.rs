@@ -813,16 +813,11 @@ fn check_policies(
                 })
             })
             .collect();
-        let cluster_findings: Vec<Finding> = findings
-            .iter()
-            .filter(|f| &f.cluster == cluster)
-            .cloned()
-            .collect();
         let input = policy::audit::ClusterInput {
             cluster,
             apps,
             live: clusters.get(cluster),
-            findings: &cluster_findings,
+            findings: findings.iter().filter(|f| &f.cluster == cluster).collect(),
             open_hours: &open_hours,
         };
         evaluations.push(policy::audit::evaluate_cluster(set, &input, &mut context));

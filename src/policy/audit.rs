@@ -27,7 +27,7 @@ pub struct ClusterInput<'a> {
     pub apps: Vec<AppObjects<'a>>,
     /// `None` when the cluster could not be read: only desired state is checked.
     pub live: Option<&'a LiveState>,
-    pub findings: &'a [Finding],
+    pub findings: Vec<&'a Finding>,
     /// Hours each drift finding has been open, by app and resource.
     pub open_hours: &'a HashMap<(String, ResourceKey), f64>,
 }
@@ -117,7 +117,7 @@ pub fn evaluate_cluster(
         context.inventory.clear();
         context
             .inventory
-            .insert(input.cluster.to_string(), inventory(live));
+            .insert(input.cluster.to_string(), inventory(set, live));
         for object in live
             .objects()
             .filter(|o| o.key.group.is_empty() && o.key.kind == "Namespace")
@@ -187,10 +187,13 @@ fn is_statefulset_claim(object: &Resource, claims: &HashSet<(String, String)>) -
     })
 }
 
-/// Every live object by kind, for cross-object checks.
-fn inventory(live: &LiveState) -> HashMap<String, Vec<serde_json::Value>> {
+/// The live objects by kind that the policies read, for cross-object checks.
+fn inventory(set: &PolicySet, live: &LiveState) -> HashMap<String, Vec<serde_json::Value>> {
     let mut by_kind: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
-    for object in live.objects() {
+    for object in live
+        .objects()
+        .filter(|o| set.reads_inventory_kind(&o.key.kind))
+    {
         by_kind
             .entry(object.key.kind.clone())
             .or_default()

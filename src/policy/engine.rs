@@ -284,6 +284,13 @@ impl Engine {
         &self.policies
     }
 
+    /// Whether evaluations read objects of `kind` from the inventory: all of them when a
+    /// policy reads `inventory`, the coverage kinds when one reads `plumbline`.
+    pub(super) fn reads_inventory_kind(&self, kind: &str) -> bool {
+        self.inputs.inventory
+            || (self.inputs.plumbline && super::facts::COVERAGE_KINDS.contains(&kind))
+    }
+
     /// Runs `policy` in `ctx`, which holds the subject's inputs and the slots computed so
     /// far; slots it needs are computed and added.
     fn check(&self, policy: &Policy, ctx: &mut CelContext<'_>, slots: &mut [SlotState]) -> Outcome {

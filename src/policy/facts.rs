@@ -100,6 +100,9 @@ fn selects(selector: &Json, labels: Option<&serde_json::Map<String, Json>>) -> b
             })
 }
 
+/// The kinds whose objects coverage reads from an inventory.
+pub(super) const COVERAGE_KINDS: &[&str] = &["NetworkPolicy", "PodDisruptionBudget"];
+
 /// The selectors of one cluster's NetworkPolicies and PodDisruptionBudgets, by namespace.
 #[derive(Default)]
 pub(super) struct Coverage<'a> {

@@ -351,6 +351,12 @@ impl PolicySet {
         self.engine.run_tests()
     }
 
+    /// Whether the context's inventory needs objects of `kind`: the rest is never read, so
+    /// it need not be copied there.
+    pub fn reads_inventory_kind(&self, kind: &str) -> bool {
+        self.engine.reads_inventory_kind(kind)
+    }
+
     /// Checks every subject against every policy that matches it, in parallel.
     pub fn evaluate(&self, subjects: &[Subject<'_>], context: &Context) -> Evaluation {
         self.engine.evaluate(subjects, context)
