@@ -420,46 +420,34 @@ impl Store {
         let Some((started_at, finished_at, summary)) = head else {
             return Ok(None);
         };
-        let e = |err| self.err(err);
-        let sources = self
-            .conn
-            .prepare("SELECT name, revision, commit_sha FROM scan_sources WHERE scan_id = ?1 ORDER BY rowid")
-            .map_err(e)?
-            .query_map(params![scan_id], |row| {
+        let sources = self.scan_rows(
+            "SELECT name, revision, commit_sha FROM scan_sources WHERE scan_id = ?1 ORDER BY rowid",
+            scan_id,
+            |row| {
                 Ok(SourceResult {
                     name: row.get(0)?,
                     revision: row.get(1)?,
                     commit: row.get(2)?,
                 })
-            })
-            .map_err(e)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(e)?;
-        let clusters = self
-            .conn
-            .prepare(
-                "SELECT name, status, error FROM scan_clusters WHERE scan_id = ?1 ORDER BY rowid",
-            )
-            .map_err(e)?
-            .query_map(params![scan_id], |row| {
+            },
+        )?;
+        let clusters = self.scan_rows(
+            "SELECT name, status, error FROM scan_clusters WHERE scan_id = ?1 ORDER BY rowid",
+            scan_id,
+            |row| {
                 Ok(ClusterResult {
                     name: row.get(0)?,
                     status: row.get(1)?,
                     error: row.get(2)?,
                 })
-            })
-            .map_err(e)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(e)?;
-        let findings = self
-            .conn
-            .prepare(
-                "SELECT app, cluster, api_group, version, kind, namespace, name, status, changes, managers,
+            },
+        )?;
+        let findings = self.scan_rows(
+"SELECT app, cluster, api_group, version, kind, namespace, name, status, changes, managers,
                  last_commit_sha, last_commit_author, last_commit_time, last_commit_message, reason,
                  origin_file, origin_line, patch, diff, secret_digest FROM findings WHERE scan_id = ?1 ORDER BY id",
-            )
-            .map_err(e)?
-            .query_map(params![scan_id], |row| {
+ scan_id,
+ |row| {
                 let status: String = row.get(7)?;
                 let changes: String = row.get(8)?;
                 let managers: String = row.get(9)?;
@@ -496,18 +484,13 @@ impl Store {
                     diff: row.get(18)?,
                     secret_digest: row.get(19)?,
                 })
-            })
-            .map_err(e)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(e)?;
-        let policy_results = self
-            .conn
-            .prepare(
-                "SELECT policy, severity, app, cluster, kind, namespace, name, state, message, waived
+},
+)?;
+        let policy_results = self.scan_rows(
+            "SELECT policy, severity, app, cluster, kind, namespace, name, state, message, waived
                  FROM policy_results WHERE scan_id = ?1 ORDER BY id",
-            )
-            .map_err(e)?
-            .query_map(params![scan_id], |row| {
+            scan_id,
+            |row| {
                 Ok(PolicyResult {
                     policy: row.get(0)?,
                     severity: row.get(1)?,
@@ -520,17 +503,12 @@ impl Store {
                     message: row.get(8)?,
                     waived: row.get(9)?,
                 })
-            })
-            .map_err(e)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(e)?;
-        let errors = self
-            .conn
-            .prepare(
-                "SELECT cluster, app, stage, message FROM errors WHERE scan_id = ?1 ORDER BY id",
-            )
-            .map_err(e)?
-            .query_map(params![scan_id], |row| {
+            },
+        )?;
+        let errors = self.scan_rows(
+            "SELECT cluster, app, stage, message FROM errors WHERE scan_id = ?1 ORDER BY id",
+            scan_id,
+            |row| {
                 let stage: String = row.get(2)?;
                 Ok(ScanError {
                     cluster: row.get(0)?,
@@ -538,20 +516,15 @@ impl Store {
                     stage: parse_stage(&stage),
                     message: row.get(3)?,
                 })
-            })
-            .map_err(e)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(e)?;
+            },
+        )?;
         let commits = self.trail(scan_id)?;
         let heal_actions = self.heal_actions(scan_id)?;
-        let policies = self
-            .conn
-            .prepare(
-                "SELECT policy, title, severity, pack, controls FROM scan_policies
+        let policies = self.scan_rows(
+            "SELECT policy, title, severity, pack, controls FROM scan_policies
                  WHERE scan_id = ?1 ORDER BY rowid",
-            )
-            .map_err(e)?
-            .query_map(params![scan_id], |row| {
+            scan_id,
+            |row| {
                 let controls: String = row.get(4)?;
                 Ok(PolicyRule {
                     id: row.get(0)?,
@@ -560,18 +533,13 @@ impl Store {
                     pack: row.get(3)?,
                     controls: serde_json::from_str(&controls).unwrap_or_default(),
                 })
-            })
-            .map_err(e)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(e)?;
-        let expired_waivers = self
-            .conn
-            .prepare(
-                "SELECT policy, kind, namespace, name, reason, approved_by, expires, would_cover
+            },
+        )?;
+        let expired_waivers = self.scan_rows(
+            "SELECT policy, kind, namespace, name, reason, approved_by, expires, would_cover
                  FROM expired_waivers WHERE scan_id = ?1 ORDER BY rowid",
-            )
-            .map_err(e)?
-            .query_map(params![scan_id], |row| {
+            scan_id,
+            |row| {
                 Ok(ExpiredWaiverNote {
                     policy: row.get(0)?,
                     kind: row.get(1)?,
@@ -582,10 +550,8 @@ impl Store {
                     expires: row.get(6)?,
                     would_cover: row.get::<_, i64>(7)?.max(0) as usize,
                 })
-            })
-            .map_err(e)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(e)?;
+            },
+        )?;
         Ok(Some(ScanResult {
             scan_id,
             started_at,
@@ -605,17 +571,12 @@ impl Store {
 
     /// The self-heal actions recorded against a scan, in the order they were taken.
     fn heal_actions(&self, scan_id: i64) -> Result<Vec<HealAction>, StoreError> {
-        let e = |source| self.err(source);
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT app, cluster, api_group, version, kind, namespace, name, action, status,
+        self.scan_rows(
+            "SELECT app, cluster, api_group, version, kind, namespace, name, action, status,
                         reason, patch, dry_run, at
                  FROM heal_actions WHERE scan_id = ?1 ORDER BY id",
-            )
-            .map_err(e)?;
-        let rows = statement
-            .query_map(params![scan_id], |row| {
+            scan_id,
+            |row| {
                 let patch: Option<String> = row.get(10)?;
                 Ok(HealAction {
                     app: row.get(0)?,
@@ -632,9 +593,8 @@ impl Store {
                     dry_run: row.get(11)?,
                     at: row.get(12)?,
                 })
-            })
-            .map_err(e)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(e)
+            },
+        )
     }
 
     /// Records self-heal actions against the scan they acted on and recomputes its row
@@ -728,6 +688,19 @@ impl Store {
             }
         }
         Ok(since)
+    }
+
+    /// The rows a query over one scan (`?1` = the scan id) returns, each mapped by `map`.
+    fn scan_rows<T>(
+        &self,
+        sql: &str,
+        scan_id: i64,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let e = |source| self.err(source);
+        let mut statement = self.conn.prepare(sql).map_err(e)?;
+        let rows = statement.query_map(params![scan_id], map).map_err(e)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(e)
     }
 
     fn trail(&self, scan_id: i64) -> Result<Vec<TrailCommit>, StoreError> {
