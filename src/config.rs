@@ -197,13 +197,16 @@ impl Default for LiveConfig {
     }
 }
 
-/// The appliers of the common GitOps tools, and plumbline's own.
+/// The appliers of the common GitOps tools, and plumbline's own. `kubectl` is the manager of
+/// `kubectl apply --server-side` (only `Apply` entries are read, never kubectl's edits, which
+/// have managers of their own such as `kubectl-edit`).
 pub const DEFAULT_APPLIERS: &[&str] = &[
     "argocd-controller",
     "kustomize-controller",
     "helm",
     "plumbline",
     "kubectl-client-side-apply",
+    "kubectl",
 ];
 
 impl Config {

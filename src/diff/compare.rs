@@ -7,6 +7,8 @@
 //!   field, because the server drops such values from omitempty fields;
 //! - *merge-keys*: keyed lists are matched item by item by their merge key, sets by value,
 //!   atomic lists position by position with equal length;
+//! - *atomic-items*: an item of an atomic list of a built-in kind holds nothing Git (with the
+//!   server's defaults) does not, as a sync replaces the list whole;
 //! - *three-way*: a field the previous apply owned, still live, but gone from Git is drift,
 //!   because a sync would remove it;
 //! - *numbers*: `1` equals `1.0`; otherwise JSON types are kept (a string `"8080"` is not the
@@ -31,6 +33,7 @@ pub struct RawChange {
 }
 
 /// Compares `desired` against `live`; `applied` is what the previous apply owned, if known.
+/// Every field added inside an item of an atomic list counts (see [`compare_defaulted`]).
 pub fn compare<'a>(
     group: &'a str,
     kind: &'a str,
@@ -39,7 +42,22 @@ pub fn compare<'a>(
     live: &'a Value,
     applied: Option<&'a FieldSet>,
 ) -> Vec<RawChange> {
+    compare_defaulted(group, kind, builtin, desired, None, live, applied)
+}
+
+/// [`compare`], where a live field inside an atomic list's item that Git lacks is excused
+/// when `defaulted` (Git's object with the server's defaults) holds it with the same value.
+pub fn compare_defaulted<'a>(
+    group: &'a str,
+    kind: &'a str,
+    builtin: bool,
+    desired: &'a Value,
+    defaulted: Option<&'a Value>,
+    live: &'a Value,
+    applied: Option<&'a FieldSet>,
+) -> Vec<RawChange> {
     let mut walker = Walker::new(group, kind, builtin, None);
+    walker.defaulted = defaulted;
     walker.walk(desired, live, applied);
     walker.changes
 }
@@ -135,6 +153,8 @@ struct Walker<'a> {
     differs: bool,
     /// Set inside the items of an atomic list, whose steps do not name the item.
     in_atomic_item: bool,
+    /// Git's object with the server's defaults, to tell them from additions inside atomic items.
+    defaulted: Option<&'a Value>,
 }
 
 impl<'a> Walker<'a> {
@@ -148,6 +168,7 @@ impl<'a> Walker<'a> {
             probe,
             differs: false,
             in_atomic_item: false,
+            defaulted: None,
         }
     }
 
@@ -419,7 +440,8 @@ impl<'a> Walker<'a> {
                     && desired
                         .iter()
                         .zip(live)
-                        .all(|(d, l)| self.atomic_item_equal(d, l));
+                        .all(|(d, l)| self.atomic_item_equal(d, l))
+                    && self.atomic_additions_explained(desired, live);
                 if !equal {
                     self.record(
                         Some(&Value::Array(desired.to_vec())),
@@ -438,6 +460,35 @@ impl<'a> Walker<'a> {
         items.in_atomic_item = true;
         items.walk(desired, live, None);
         items.changes.is_empty() && !items.differs
+    }
+
+    /// *atomic-items*: a sync replaces an atomic list whole, so a field someone added inside
+    /// one of its items (a `tolerationSeconds` by `kubectl edit`) goes with it. In the built-in
+    /// kinds a live item may hold only what Git wrote and what the server defaults: the
+    /// latter is read from Git's object with the server's defaults filled in, when the caller
+    /// has it (without it, every addition counts). Custom resources keep containment, as their
+    /// schemas' defaults are unknown here.
+    fn atomic_additions_explained(&self, desired: &[Value], live: &[Value]) -> bool {
+        if self.in_atomic_item || !self.builtin {
+            return true;
+        }
+        let defaulted = self.defaulted_node().and_then(Value::as_array);
+        desired.iter().zip(live).enumerate().all(|(index, (d, l))| {
+            additions_explained(Some(d), l, defaulted.and_then(|f| f.get(index)))
+        })
+    }
+
+    /// The node of the defaulted desired object at the current path (list items by Git's
+    /// position, which defaulting keeps).
+    fn defaulted_node(&self) -> Option<&'a Value> {
+        let mut node = self.defaulted?;
+        for step in &self.steps {
+            node = match *step {
+                Step::Field(name) => node.get(name)?,
+                Step::Item { index, .. } => node.get(index)?,
+            };
+        }
+        Some(node)
     }
 
     /// Fields of the live object that are the server's or a client's, never the applier's to
@@ -537,6 +588,28 @@ fn field<'v>(map: &'v serde_json::Map<String, Value>, name: &str) -> Option<&'v 
     map.iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
 }
 
+/// Whether every non-empty value of `live` is either where Git has one (compared by the walk)
+/// or where the defaulted object has the same value.
+fn additions_explained(desired: Option<&Value>, live: &Value, defaulted: Option<&Value>) -> bool {
+    let desired = desired.filter(|d| !d.is_null());
+    let defaulted = defaulted.filter(|f| !f.is_null());
+    match live {
+        Value::Object(map) => map.iter().all(|(name, value)| {
+            is_empty_value(value) || {
+                let d = desired.and_then(|d| d.get(name));
+                let f = defaulted.and_then(|f| f.get(name));
+                (d.is_some() || f.is_some()) && additions_explained(d, value, f)
+            }
+        }),
+        Value::Array(items) => items.iter().enumerate().all(|(index, value)| {
+            let d = desired.and_then(|d| d.get(index));
+            let f = defaulted.and_then(|f| f.get(index));
+            (d.is_some() || f.is_some()) && additions_explained(d, value, f)
+        }),
+        scalar => desired.is_some() || defaulted.is_some_and(|f| scalars_equal(f, scalar)),
+    }
+}
+
 fn is_scalar(value: &Value) -> bool {
     !matches!(value, Value::Object(_) | Value::Array(_))
 }
@@ -580,6 +653,43 @@ mod tests {
 
     fn deployment(containers: Value) -> Value {
         json!({"spec": {"template": {"spec": {"containers": containers}}}})
+    }
+
+    #[test]
+    fn field_added_inside_an_atomic_item_is_drift_unless_the_server_defaults_it() {
+        let rule = |extra: Value| {
+            let mut port = json!({"port": 8080});
+            if let (Some(port), Value::Object(extra)) = (port.as_object_mut(), extra) {
+                port.extend(extra);
+            }
+            json!({"spec": {"ingress": [{"ports": [port]}]}})
+        };
+        let desired = rule(json!({}));
+        let defaulted = rule(json!({"protocol": "TCP"}));
+        let live = rule(json!({"protocol": "TCP"}));
+        let np = |d: Option<&Value>, l: &Value| {
+            compare_defaulted(
+                "networking.k8s.io",
+                "NetworkPolicy",
+                true,
+                &desired,
+                d,
+                l,
+                None,
+            )
+        };
+        assert_eq!(
+            np(None, &live).len(),
+            1,
+            "without defaults every addition counts"
+        );
+        assert!(np(Some(&defaulted), &live).is_empty());
+        let edited = rule(json!({"protocol": "TCP", "endPort": 8090}));
+        let changes = np(Some(&defaulted), &edited);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].pointer, "/spec/ingress");
+        // A custom resource's schema may default anything: its items are contained.
+        assert!(compare("example.com", "Route", false, &desired, &edited, None).is_empty());
     }
 
     #[test]

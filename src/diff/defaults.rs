@@ -90,6 +90,25 @@ pub fn apply_defaults(group: &str, kind: &str, obj: &mut Value) {
             horizontal_pod_autoscaler(root, v1);
         }
         ("networking.k8s.io", "NetworkPolicy") => network_policy(root),
+        ("discovery.k8s.io", "EndpointSlice") => {
+            // discovery/v1 SetDefaults_EndpointPort.
+            for_each_object(root, "ports", |p| set_if_unset(p, "protocol", json!("TCP")));
+        }
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => webhooks(root, true),
+        ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => webhooks(root, false),
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+            if let Some(spec) = ensure_object(root, "spec") {
+                set_if_unset(spec, "failurePolicy", json!("Fail"));
+                if let Some(constraints) = object_mut(spec, "matchConstraints") {
+                    match_resources(constraints);
+                }
+            }
+        }
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+            if let Some(resources) = object_path(root, &["spec", "matchResources"]) {
+                match_resources(resources);
+            }
+        }
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => role_binding(root),
         ("storage.k8s.io", "StorageClass") => {
             // pkg/apis/storage/v1/defaults.go SetDefaults_StorageClass.
@@ -1106,6 +1125,39 @@ fn network_policy(root: &mut Object) {
             for_each_object(rule, "ports", |p| set_if_unset(p, "protocol", json!("TCP")));
         });
     }
+}
+
+/// admissionregistration/v1 `SetDefaults_ValidatingWebhook`/`MutatingWebhook`, `_Rule`
+/// and `_ServiceReference`.
+fn webhooks(root: &mut Object, mutating: bool) {
+    for_each_object(root, "webhooks", |webhook| {
+        set_if_unset(webhook, "failurePolicy", json!("Fail"));
+        set_if_unset(webhook, "matchPolicy", json!("Equivalent"));
+        set_if_unset(webhook, "namespaceSelector", json!({}));
+        set_if_unset(webhook, "objectSelector", json!({}));
+        set_if_unset(webhook, "timeoutSeconds", json!(10));
+        if mutating {
+            set_if_unset(webhook, "reinvocationPolicy", json!("Never"));
+        }
+        for_each_object(webhook, "rules", rule_scope);
+        if let Some(service) = object_path(webhook, &["clientConfig", "service"]) {
+            set_if_unset(service, "port", json!(443));
+        }
+    });
+}
+
+/// admissionregistration/v1 `SetDefaults_MatchResources` and the rules inside.
+fn match_resources(resources: &mut Object) {
+    set_if_unset(resources, "matchPolicy", json!("Equivalent"));
+    set_if_unset(resources, "namespaceSelector", json!({}));
+    set_if_unset(resources, "objectSelector", json!({}));
+    for_each_object(resources, "resourceRules", rule_scope);
+    for_each_object(resources, "excludeResourceRules", rule_scope);
+}
+
+/// admissionregistration/v1 `SetDefaults_Rule`: every scope.
+fn rule_scope(rule: &mut Object) {
+    set_if_unset(rule, "scope", json!("*"));
 }
 
 /// rbac/v1 `SetDefaults_RoleBinding`/`ClusterRoleBinding`/`Subject`.
