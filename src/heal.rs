@@ -322,7 +322,10 @@ async fn take(config: &Config, api: &ApiCluster, p: &Planned) -> (&'static str, 
             Some("the object was deleted since the scan".into()),
         );
     }
-    let body = apply_body(desired, live.as_ref(), app, config);
+    let body = match apply_body(desired, live.as_ref(), app, config) {
+        Ok(body) => body,
+        Err(reason) => return (SKIPPED, Some(reason)),
+    };
     let force = config.heal.force;
     let dry = match api.apply(resource, &body, true, force).await {
         Ok(dry) => dry,
@@ -350,21 +353,86 @@ async fn take(config: &Config, api: &ApiCluster, p: &Planned) -> (&'static str, 
 
 /// What is applied: Git's object with the tracking label and annotation a sync writes,
 /// as the scan expects them (and, for a new object, this app's tracking label, so the
-/// next scans attribute it).
+/// next scans attribute it), with every difference an ignore rule covers left as it is
+/// live: an ignored field (replicas an HPA sets) is not the heal's to undo.
 fn apply_body(
     desired: &Resource,
     live: Option<&Value>,
     app: &PlannedApp,
     config: &Config,
-) -> Value {
+) -> Result<Value, String> {
     let mut body = desired.body.clone();
-    match live {
-        Some(live) => normalize::expect_tracking(&mut body, live, &app.name, &config.tracking),
-        None => {
-            normalize::insert_metadata_entry(&mut body, "labels", &config.tracking.label, &app.name)
-        }
+    let Some(live) = live else {
+        normalize::insert_metadata_entry(&mut body, "labels", &config.tracking.label, &app.name);
+        return Ok(body);
+    };
+    normalize::expect_tracking(&mut body, live, &app.name, &config.tracking);
+    let settings = scan::diff_settings(config, app, None)?;
+    let live_resource = Resource::from_value(live.clone())
+        .map_err(|e| format!("the live object is unreadable: {e}"))?;
+    let mut ignored = diff::diff_object(desired, &live_resource, &app.name, &settings).ignored;
+    // Deepest and last items first, so that removing a list item shifts none still to come.
+    ignored.sort_by(|a, b| b.pointer.cmp(&a.pointer));
+    for path in ignored {
+        let live_value = if path.live_pointer.ends_with("/-") {
+            None
+        } else {
+            live.pointer(&path.live_pointer).cloned()
+        };
+        set_at(&mut body, &path.pointer, live_value);
     }
-    body
+    Ok(body)
+}
+
+/// Sets (or, with `None`, removes) the value at an RFC 6901 pointer, creating the maps on
+/// the way; a list position past the end is left alone.
+fn set_at(root: &mut Value, pointer: &str, value: Option<Value>) {
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
+    let mut node = root;
+    for token in parents {
+        if let (Value::Object(map), Some(_)) = (&mut *node, &value) {
+            map.entry(token.clone())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        }
+        let next = match node {
+            Value::Object(map) => map.get_mut(token.as_str()),
+            Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+            _ => None,
+        };
+        let Some(next) = next else {
+            return;
+        };
+        node = next;
+    }
+    match (node, value) {
+        (Value::Object(map), Some(value)) => {
+            map.insert(last.clone(), value);
+        }
+        (Value::Object(map), None) => {
+            map.remove(last);
+        }
+        (Value::Array(items), value) => {
+            let Ok(index) = last.parse::<usize>() else {
+                return;
+            };
+            match value {
+                Some(value) if index < items.len() => items[index] = value,
+                Some(value) if index == items.len() => items.push(value),
+                None if index < items.len() => {
+                    items.remove(index);
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Why the dry run's result must not be written, if it must not: it still differs from

@@ -485,6 +485,31 @@ fn conflicts_fail_and_the_run_limit_skips_the_rest() {
 }
 
 #[test]
+fn ignored_differences_are_left_as_they_are_live() {
+    let server = ApiServer::builder().start();
+    seed(&server);
+    // An HPA-style change the config ignores, on top of the image set by hand.
+    server.edit("apps/v1", "Deployment", Some("web"), "web", |d| {
+        d["spec"]["replicas"] = json!(5);
+    });
+    let ws = workspace(
+        &server,
+        "{force: true}\nignore: [{kind: Deployment, json_pointers: [/spec/replicas]}]",
+    );
+    let (code, run) = heal_json(&ws, &["--app", "web"]);
+    assert_eq!(code, 0, "{run:#}");
+    assert_eq!(action(&run, "web")["status"], "applied", "{run:#}");
+    let healed = server
+        .object("apps/v1", "Deployment", Some("web"), "web")
+        .expect("deployment");
+    assert_eq!(
+        healed["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    assert_eq!(healed["spec"]["replicas"], 5, "{healed:#}");
+}
+
+#[test]
 fn snapshot_clusters_are_not_healed() {
     let ws = Workspace::new();
     ws.repo_with("Ana Ruiz", "ana@example.com", "Add apps", git_files());

@@ -49,6 +49,17 @@ pub struct Verdict {
     pub diff: Option<String>,
     /// Keyed digest of the live values behind a Secret's redacted changes.
     pub secret_digest: Option<String>,
+    /// Where the object differs only as an ignore rule allows: what a heal leaves as it is
+    /// live (as Argo CD's `RespectIgnoreDifferences` does).
+    pub ignored: Vec<IgnoredPath>,
+}
+
+/// A difference an ignore rule covers, by position in Git's object and in the live one
+/// (`-` as the last step where the live object has no such item).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IgnoredPath {
+    pub pointer: String,
+    pub live_pointer: String,
 }
 
 impl Verdict {
@@ -60,6 +71,7 @@ impl Verdict {
             patch: None,
             diff: None,
             secret_digest: None,
+            ignored: Vec::new(),
         }
     }
 }
@@ -236,6 +248,13 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
             kept.push((change, owners));
         }
     }
+    let ignored_paths = ignored
+        .iter()
+        .map(|(c, _)| IgnoredPath {
+            pointer: c.pointer.clone(),
+            live_pointer: c.live_pointer.clone(),
+        })
+        .collect();
     let (status, shown) = if kept.is_empty() {
         (Status::Ignored, ignored)
     } else {
@@ -273,6 +292,7 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         patch: Some(patch),
         diff,
         secret_digest,
+        ignored: ignored_paths,
     }
 }
 
