@@ -9,7 +9,7 @@
 //! through `gix` directly, because `gix`'s own `file://` transport would start `git-upload-pack`.
 //! Network sources (`https://`) use the `gix` smart-HTTP client.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
@@ -104,7 +104,20 @@ pub struct Mirror {
     /// The source URL with any credentials removed, for messages.
     url: String,
     repo: gix::ThreadSafeRepository,
+    /// Decoded trees and commits' root trees: every app's content key and render reads
+    /// paths from the root, and re-reading the same objects dominated warm scans.
+    trees: TreeCache,
 }
+
+/// Trees by id (immutable, so always valid) and commits' root trees, shared by all threads.
+#[derive(Default)]
+struct TreeCache {
+    trees: std::sync::Mutex<HashMap<ObjectId, std::sync::Arc<[TreeEntry]>>>,
+    roots: std::sync::Mutex<HashMap<String, ObjectId>>,
+}
+
+/// Bound of [`TreeCache`]: past it, the cache starts again (a tree entry list is small).
+const MAX_CACHED_TREES: usize = 50_000;
 
 impl std::fmt::Debug for Mirror {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,6 +167,7 @@ impl Mirror {
                         path,
                         url: shown,
                         repo,
+                        trees: TreeCache::default(),
                     });
                 }
                 // Not a repository any more (damaged by hand or by a full disk): start over
@@ -180,6 +194,7 @@ impl Mirror {
             path,
             url: shown,
             repo,
+            trees: TreeCache::default(),
         })
     }
 
@@ -198,6 +213,7 @@ impl Mirror {
             path,
             url: shown,
             repo,
+            trees: TreeCache::default(),
         })
     }
 
@@ -383,7 +399,7 @@ impl Mirror {
             EntryKind::Tree => {
                 let mut names: Vec<String> = self
                     .entries(&repo, entry.id)?
-                    .into_iter()
+                    .iter()
                     .filter(|e| e.kind != EntryKind::Commit)
                     .map(|e| e.name.to_string())
                     .collect();
@@ -443,7 +459,7 @@ impl Mirror {
             if depth >= max_depth {
                 continue;
             }
-            for entry in self.entries(&repo, tree)? {
+            for entry in self.entries(&repo, tree)?.iter() {
                 if entry.kind != EntryKind::Tree {
                     continue;
                 }
@@ -482,6 +498,15 @@ impl Mirror {
         repo: &gix::Repository,
         commit: &str,
     ) -> Result<ObjectId, SourceError> {
+        if let Some(root) = self
+            .trees
+            .roots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(commit)
+        {
+            return Ok(*root);
+        }
         let id = self.commit_id(repo, commit)?;
         let commit_obj = repo.find_commit(id).map_err(|e| {
             if e.is_not_found() {
@@ -494,10 +519,19 @@ impl Mirror {
                 self.read_error(format!("commit {id}"), &e)
             }
         })?;
-        commit_obj
+        let root = commit_obj
             .tree_id()
             .map(|t| t.detach())
-            .map_err(|e| self.read_error(format!("commit {id}"), &e))
+            .map_err(|e| self.read_error(format!("commit {id}"), &e))?;
+        // Only full ids are remembered: a branch name moves when the mirror is updated.
+        if id == commit {
+            let mut roots = self.trees.roots.lock().unwrap_or_else(|p| p.into_inner());
+            if roots.len() >= MAX_CACHED_TREES {
+                roots.clear();
+            }
+            roots.insert(commit.to_string(), root);
+        }
+        Ok(root)
     }
 
     /// The entry at `path` (already normalized), the root tree for `""`.
@@ -522,10 +556,10 @@ impl Mirror {
             }
             let entries = self.entries(repo, current.id)?;
             match entries
-                .into_iter()
+                .iter()
                 .find(|e| e.name.as_bstr() == component.as_bytes().as_bstr())
             {
-                Some(entry) => current = entry,
+                Some(entry) => current = entry.clone(),
                 None => return Ok(None),
             }
         }
@@ -536,8 +570,25 @@ impl Mirror {
         &self,
         repo: &gix::Repository,
         tree: ObjectId,
-    ) -> Result<Vec<TreeEntry>, SourceError> {
-        tree_entries(repo, tree).map_err(|e| self.read_error(format!("tree {tree}"), &e))
+    ) -> Result<std::sync::Arc<[TreeEntry]>, SourceError> {
+        if let Some(entries) = self
+            .trees
+            .trees
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tree)
+        {
+            return Ok(entries.clone());
+        }
+        let entries: std::sync::Arc<[TreeEntry]> = tree_entries(repo, tree)
+            .map_err(|e| self.read_error(format!("tree {tree}"), &e))?
+            .into();
+        let mut trees = self.trees.trees.lock().unwrap_or_else(|p| p.into_inner());
+        if trees.len() >= MAX_CACHED_TREES {
+            trees.clear();
+        }
+        trees.insert(tree, entries.clone());
+        Ok(entries)
     }
 
     fn collect_files(
@@ -547,7 +598,7 @@ impl Mirror {
         prefix: &str,
         out: &mut Vec<RepoFile>,
     ) -> Result<(), SourceError> {
-        for entry in self.entries(repo, tree)? {
+        for entry in self.entries(repo, tree)?.iter() {
             let path = join(prefix, &entry.name);
             match entry.kind {
                 EntryKind::Tree => self.collect_files(repo, entry.id, &path, out)?,
@@ -1727,6 +1778,7 @@ mod tests {
             path: s.origin.clone(),
             url: url(&s),
             repo: open_repo(&s.origin).unwrap(),
+            trees: TreeCache::default(),
         };
         match mirror.resolve(Some(&first[..4])).unwrap_err() {
             SourceError::AmbiguousRevision { candidates, .. } => {
