@@ -52,15 +52,27 @@ pub fn decode(file: &str, data: &[u8]) -> Result<Vec<Document>, DecodeError> {
         if chunk.trim().is_empty() {
             continue;
         }
-        let deserializer = serde_yaml::Deserializer::from_str(chunk);
-        let value = Value::deserialize(deserializer).map_err(|e| {
+        let invalid = |e: serde_yaml::Error| {
             let offset = e.location().map(|l| l.line()).unwrap_or(1);
             DecodeError {
                 file: file.to_string(),
                 line: start_line + offset.saturating_sub(1),
                 message: format!("invalid YAML: {}", strip_yaml_location(&e.to_string())),
             }
-        })?;
+        };
+        let deserializer = serde_yaml::Deserializer::from_str(chunk);
+        let value = if chunk.contains("<<") {
+            // `<<` merge keys, which kubectl and kustomize honour: read through a YAML value.
+            let mut yaml = serde_yaml::Value::deserialize(deserializer).map_err(invalid)?;
+            yaml.apply_merge().map_err(invalid)?;
+            serde_json::to_value(yaml).map_err(|e| DecodeError {
+                file: file.to_string(),
+                line: start_line,
+                message: format!("invalid YAML: {e}"),
+            })?
+        } else {
+            Value::deserialize(deserializer).map_err(invalid)?
+        };
         let first_content_line = start_line + leading_blank_or_comment_lines(chunk);
         push_expanded(&mut documents, first_content_line, value);
     }
@@ -179,6 +191,17 @@ mod tests {
         assert_eq!(docs[0].line, 2);
         assert_eq!(docs[1].line, 9);
         assert_eq!(docs[1].value["metadata"]["name"], "b");
+    }
+
+    #[test]
+    fn merge_keys_are_applied_and_explicit_keys_win() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: &common {team: shop, tier: web}\n  annotations:\n    <<: *common\n    tier: api\ndata: {url: \"http://x/<<\"}\n";
+        let docs = decode("cm.yaml", text.as_bytes()).expect("decodes");
+        assert_eq!(
+            docs[0].value["metadata"]["annotations"],
+            serde_json::json!({"team": "shop", "tier": "api"})
+        );
+        assert_eq!(docs[0].value["data"]["url"], "http://x/<<");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Strategic merge patches as kustomize applies them: maps merge key by key, `null`
 //! deletes, `$patch: delete|replace` directives, and lists of the built-in Kubernetes types
 //! merge element by element on their merge keys (patch elements first, in patch order,
-//! then the target's remaining ones). Lists without a merge key, and every list of a kind
-//! kustomize has no schema for (custom resources), are replaced whole.
+//! then the target's remaining ones), `metadata.finalizers` as a set. Lists without a merge
+//! key, and every list of a kind kustomize has no schema for (custom resources), are replaced
+//! whole.
 
 use super::resource::Gvk;
 use serde_json::{Map, Value};
@@ -89,6 +90,13 @@ fn list_keys(gvk: &Gvk, path: &[String]) -> Option<&'static [&'static str]> {
     }
 }
 
+/// Lists of scalars with the merge strategy in the built-in types: `metadata.finalizers`,
+/// merged as a set (patch items first, then the target's others).
+fn merges_as_set(gvk: &Gvk, path: &[String]) -> bool {
+    BUILTIN_GROUPS.contains(&gvk.group.as_str())
+        && matches!(path, [meta, field] if meta == "metadata" && field == "finalizers")
+}
+
 trait StripPrefix {
     fn strip_prefix_of(&self, prefix: &[&str]) -> Option<&[String]>;
 }
@@ -150,6 +158,13 @@ fn merge_value(
                 }
             }
             Some(Value::Object(out))
+        }
+        Value::Array(patch_items) if merges_as_set(gvk, path) => {
+            let mut out = patch_items.clone();
+            if let Some(Value::Array(dest_items)) = dest {
+                out.extend(dest_items.into_iter().filter(|d| !patch_items.contains(d)));
+            }
+            Some(Value::Array(out))
         }
         Value::Array(patch_items) => {
             let keys = list_keys(gvk, path);

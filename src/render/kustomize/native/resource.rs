@@ -210,12 +210,14 @@ pub(super) fn ensure_object(value: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
-/// Parses a YAML stream into its documents; empty documents are skipped.
+/// Parses a YAML stream into its documents, with `<<` merge keys applied as kustomize
+/// does; empty documents are skipped.
 pub(super) fn parse_yaml_stream(bytes: &[u8]) -> Result<Vec<Value>, String> {
     use serde::Deserialize;
     let mut docs = Vec::new();
     for document in serde_yaml::Deserializer::from_slice(bytes) {
-        let value = serde_yaml::Value::deserialize(document).map_err(|e| e.to_string())?;
+        let mut value = serde_yaml::Value::deserialize(document).map_err(|e| e.to_string())?;
+        value.apply_merge().map_err(|e| e.to_string())?;
         let value = yaml_to_json(value)?;
         if !value.is_null() {
             docs.push(value);
@@ -226,7 +228,8 @@ pub(super) fn parse_yaml_stream(bytes: &[u8]) -> Result<Vec<Value>, String> {
 
 /// Parses one YAML document.
 pub(super) fn parse_yaml(bytes: &[u8]) -> Result<Value, String> {
-    let value: serde_yaml::Value = serde_yaml::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut value: serde_yaml::Value = serde_yaml::from_slice(bytes).map_err(|e| e.to_string())?;
+    value.apply_merge().map_err(|e| e.to_string())?;
     yaml_to_json(value)
 }
 
