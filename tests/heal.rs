@@ -6,6 +6,8 @@
 mod apiserver;
 #[path = "support/http_capture.rs"]
 mod http_capture;
+#[path = "support/smtp.rs"]
+mod smtp;
 mod support;
 
 use apiserver::ApiServer;
@@ -485,20 +487,36 @@ fn conflicts_fail_and_the_run_limit_skips_the_rest() {
 }
 
 #[test]
-fn ignored_differences_are_left_as_they_are_live() {
+fn ignored_differences_stay_live_and_the_run_is_mailed() {
     let server = ApiServer::builder().start();
     seed(&server);
     // An HPA-style change the config ignores, on top of the image set by hand.
     server.edit("apps/v1", "Deployment", Some("web"), "web", |d| {
         d["spec"]["replicas"] = json!(5);
     });
+    let mail = smtp::SmtpServer::start();
     let ws = workspace(
         &server,
-        "{force: true}\nignore: [{kind: Deployment, json_pointers: [/spec/replicas]}]",
+        &format!(
+            "{{force: true}}\nignore: [{{kind: Deployment, json_pointers: [/spec/replicas]}}]\nnotify: {{email: {{smtp: \"{}\", starttls: false, from: plumbline@example.com, to: [sre@example.com]}}}}",
+            mail.address()
+        ),
     );
     let (code, run) = heal_json(&ws, &["--app", "web"]);
     assert_eq!(code, 0, "{run:#}");
     assert_eq!(action(&run, "web")["status"], "applied", "{run:#}");
+    // The run is mailed: one line per action, no patch values, no Secret.
+    let message = mail.next().expect("a heal email");
+    assert_eq!(message.rcpt_to, vec!["sre@example.com"]);
+    assert!(
+        message
+            .data
+            .contains("applied apply Deployment web/web on prod (app web)"),
+        "{}",
+        message.data
+    );
+    assert!(!message.data.contains("nginx:1.27"), "{}", message.data);
+    assert_no_secret("the heal email", &message.data);
     let healed = server
         .object("apps/v1", "Deployment", Some("web"), "web")
         .expect("deployment");
