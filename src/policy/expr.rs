@@ -26,12 +26,14 @@ use kube_cel::cel::parser::{Expression, Parser};
 use kube_cel::cel::{Context as CelContext, ExecutionError, FunctionContext, ResolveResult, Value};
 use kube_cel::KubeCelExt;
 
+use super::reads::InputReads;
+
 const OPT_SELECT_FN: &str = "plumbline.optSelect";
 const OPT_INDEX_FN: &str = "plumbline.optIndex";
 const OPT_OF_FN: &str = "plumbline.optOf";
 const OPT_NONE_FN: &str = "plumbline.optNone";
-const IS_LIST_FN: &str = "plumbline.isList";
-const INDICES_FN: &str = "plumbline.indices";
+pub(super) const IS_LIST_FN: &str = "plumbline.isList";
+pub(super) const INDICES_FN: &str = "plumbline.indices";
 
 /// The variables an expression may name, besides `variables.<name>`.
 pub(super) const OBJECT: &str = "object";
@@ -72,6 +74,8 @@ impl Inputs {
 pub(super) struct Compiled {
     pub expression: Expression,
     pub inputs: Inputs,
+    /// What it reads of the inputs taken from the object.
+    pub reads: InputReads,
 }
 
 impl Compiled {
@@ -91,7 +95,12 @@ impl Compiled {
             pod_spec: refs.has_variable(POD_SPEC),
             containers: refs.has_variable(CONTAINERS),
         };
-        Ok(Compiled { expression, inputs })
+        let reads = InputReads::of(&expression);
+        Ok(Compiled {
+            expression,
+            inputs,
+            reads,
+        })
     }
 
     pub(super) fn eval(&self, ctx: &CelContext) -> Result<Value, String> {
