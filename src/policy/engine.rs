@@ -99,15 +99,19 @@ struct Meta<'a> {
 
 impl<'a> Meta<'a> {
     fn of(object: &'a serde_json::Value) -> Meta<'a> {
-        let str_at = |p: &str| object.pointer(p).and_then(|v| v.as_str());
-        let api_version = str_at("/apiVersion").unwrap_or("");
+        // `get`, not `pointer`: a pointer allocates to unescape each of its tokens.
+        let metadata = object.get("metadata");
+        let str_at = |v: Option<&'a serde_json::Value>, key: &str| {
+            v.and_then(|v| v.get(key)).and_then(|v| v.as_str())
+        };
+        let api_version = str_at(Some(object), "apiVersion").unwrap_or("");
         Meta {
             group: api_version.rsplit_once('/').map_or("", |(g, _)| g),
-            kind: str_at("/kind").unwrap_or(""),
-            namespace: str_at("/metadata/namespace").filter(|n| !n.is_empty()),
-            name: str_at("/metadata/name").unwrap_or(""),
-            labels: object
-                .pointer("/metadata/labels")
+            kind: str_at(Some(object), "kind").unwrap_or(""),
+            namespace: str_at(metadata, "namespace").filter(|n| !n.is_empty()),
+            name: str_at(metadata, "name").unwrap_or(""),
+            labels: metadata
+                .and_then(|m| m.get("labels"))
                 .and_then(|l| l.as_object()),
         }
     }
