@@ -3,9 +3,10 @@
 //! Per evaluation, the expensive inputs are prepared once: each cluster's inventory is
 //! converted to CEL in a context layer of its own (only when a policy reads `inventory`)
 //! and indexed by namespace for the coverage facts, namespaces are converted once. Per
-//! subject, the object is converted once, `podSpec` and `containers` are taken from it
-//! without copying, and only the policies whose `match` admits it run, sharing variables
-//! that are written identically. Subjects run in parallel.
+//! subject, only the policies that name its kind (or `*`) are looked at, and of those only
+//! the ones whose `match` admits it run, sharing variables that are written identically.
+//! The object, `podSpec` and `containers` are converted once, and only as far as those
+//! policies read them (`reads`). Subjects run in parallel.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +18,7 @@ use rayon::prelude::*;
 use super::expr::{self, Compiled, Inputs};
 use super::facts::{self, Coverage};
 use super::pack::{self, PolicyDef, StateMatch, TestCase};
+use super::reads::{self, InputReads};
 use super::waiver;
 use super::{
     Context, Evaluation, LoadProblem, PolicyInfo, State, Subject, TestOutcome, TestReport,
@@ -46,6 +48,8 @@ pub(super) struct Policy {
     expression: Compiled,
     message: Option<Compiled>,
     inputs: Inputs,
+    /// What it reads of the object, its variables and message included.
+    reads: InputReads,
 }
 
 impl Policy {
@@ -95,15 +99,19 @@ struct Meta<'a> {
 
 impl<'a> Meta<'a> {
     fn of(object: &'a serde_json::Value) -> Meta<'a> {
-        let str_at = |p: &str| object.pointer(p).and_then(|v| v.as_str());
-        let api_version = str_at("/apiVersion").unwrap_or("");
+        // `get`, not `pointer`: a pointer allocates to unescape each of its tokens.
+        let metadata = object.get("metadata");
+        let str_at = |v: Option<&'a serde_json::Value>, key: &str| {
+            v.and_then(|v| v.get(key)).and_then(|v| v.as_str())
+        };
+        let api_version = str_at(Some(object), "apiVersion").unwrap_or("");
         Meta {
             group: api_version.rsplit_once('/').map_or("", |(g, _)| g),
-            kind: str_at("/kind").unwrap_or(""),
-            namespace: str_at("/metadata/namespace").filter(|n| !n.is_empty()),
-            name: str_at("/metadata/name").unwrap_or(""),
-            labels: object
-                .pointer("/metadata/labels")
+            kind: str_at(Some(object), "kind").unwrap_or(""),
+            namespace: str_at(metadata, "namespace").filter(|n| !n.is_empty()),
+            name: str_at(metadata, "name").unwrap_or(""),
+            labels: metadata
+                .and_then(|m| m.get("labels"))
                 .and_then(|l| l.as_object()),
         }
     }
@@ -136,6 +144,41 @@ pub(super) struct Engine {
     policies: Vec<Policy>,
     /// What the policies read, all together.
     inputs: Inputs,
+    /// The policies whose kinds admit a kind that some policy names...
+    by_kind: HashMap<String, Candidates>,
+    /// ... and those that admit any other kind (`*`).
+    other_kinds: Candidates,
+}
+
+/// The policies that may match objects of one kind, so that the others are never
+/// looked at, and what they read of such an object together.
+struct Candidates {
+    policies: Vec<usize>,
+    reads: InputReads,
+}
+
+impl Candidates {
+    /// For `kind`, or for kinds that no policy names.
+    fn new(policies: &[Policy], kind: Option<&str>) -> Candidates {
+        let admits = |p: &Policy| {
+            p.kinds.iter().any(|k| match (k, kind) {
+                (KindPattern::Any, _) => true,
+                (KindPattern::Kind(k) | KindPattern::GroupKind(_, k), Some(kind)) => k == kind,
+                (_, None) => false,
+            })
+        };
+        let mut reads = InputReads::default();
+        let mut chosen = Vec::new();
+        for (i, p) in policies.iter().enumerate().filter(|(_, p)| admits(p)) {
+            reads.merge(&p.reads);
+            chosen.push(i);
+        }
+        reads.settle();
+        Candidates {
+            policies: chosen,
+            reads,
+        }
+    }
 }
 
 impl Engine {
@@ -252,9 +295,15 @@ impl Engine {
             };
             if let (true, Some(expression), Ok(message)) = (ok, expression, message) {
                 inputs = inputs.union(expression.inputs);
+                let mut reads = expression.reads.clone();
                 if let Some(m) = &message {
                     inputs = inputs.union(m.inputs);
+                    reads.merge(&m.reads);
                 }
+                for &i in &policy_slots {
+                    reads.merge(&slots[i].expression.reads);
+                }
+                reads.settle();
                 policies.push(Policy {
                     def,
                     kinds,
@@ -263,6 +312,7 @@ impl Engine {
                     expression,
                     message,
                     inputs,
+                    reads,
                 });
             }
         }
@@ -272,12 +322,45 @@ impl Engine {
         let inputs = policies
             .iter()
             .fold(Inputs::default(), |a, p| a.union(p.inputs));
+        let named: HashSet<&str> = policies
+            .iter()
+            .flat_map(|p| &p.kinds)
+            .filter_map(|k| match k {
+                KindPattern::Any => None,
+                KindPattern::Kind(kind) | KindPattern::GroupKind(_, kind) => Some(kind.as_str()),
+            })
+            .collect();
+        let by_kind = named
+            .into_iter()
+            .map(|kind| (kind.to_string(), Candidates::new(&policies, Some(kind))))
+            .collect();
+        let other_kinds = Candidates::new(&policies, None);
         Ok(Engine {
             root: expr::root_context(),
             slots,
-            policies,
             inputs,
+            by_kind,
+            other_kinds,
+            policies,
         })
+    }
+
+    /// The same engine converting objects whole, to show that converting only what the
+    /// policies read changes nothing.
+    #[cfg(test)]
+    pub(super) fn reading_whole(mut self) -> Engine {
+        let whole = InputReads {
+            object: reads::Reads::Whole,
+            pod_spec: reads::Reads::Whole,
+            containers: reads::Reads::Whole,
+        };
+        for p in &mut self.policies {
+            p.reads = whole.clone();
+        }
+        for c in self.by_kind.values_mut().chain([&mut self.other_kinds]) {
+            c.reads = whole.clone();
+        }
+        self
     }
 
     pub(super) fn policies(&self) -> &[Policy] {
@@ -339,19 +422,21 @@ impl Engine {
         }
     }
 
-    /// A child of `base` holding one subject's inputs, as far as `needs` asks for them.
+    /// A child of `base` holding one subject's inputs, as far as `needs` asks for them,
+    /// and of the object and its pod facts what `reads` names.
     fn subject_scope<'b>(
         &self,
         base: &'b CelContext<'b>,
         object: &serde_json::Value,
         inputs: &SubjectInputs<'_>,
         needs: Inputs,
+        reads: &InputReads,
     ) -> CelContext<'b> {
         let mut ctx = base.new_inner_scope();
-        let cel_object = expr::to_cel(object);
+        let cel_object = reads::convert(object, &reads.object);
         if needs.pod_spec || needs.containers {
             let kind = object.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-            let (pod_spec, containers) = facts::pod(kind, &cel_object);
+            let (pod_spec, containers) = facts::pod(kind, object, reads);
             if needs.pod_spec {
                 ctx.add_variable_from_value(expr::POD_SPEC, pod_spec);
             }
@@ -438,9 +523,11 @@ impl Engine {
             .par_iter()
             .map(|subject| {
                 let meta = Meta::of(subject.object);
-                let matching: Vec<&Policy> = self
+                let candidates = self.by_kind.get(meta.kind).unwrap_or(&self.other_kinds);
+                let matching: Vec<&Policy> = candidates
                     .policies
                     .iter()
+                    .map(|&i| &self.policies[i])
                     .filter(|p| p.matches(subject.state, &meta))
                     .collect();
                 if matching.is_empty() {
@@ -460,7 +547,8 @@ impl Engine {
                         plumbline_facts(subject, sla_hours, &cov.of(subject.object))
                     }),
                 };
-                let mut ctx = self.subject_scope(base, subject.object, &inputs, needs);
+                let mut ctx =
+                    self.subject_scope(base, subject.object, &inputs, needs, &candidates.reads);
                 let mut slots = vec![SlotState::Pending; self.slots.len()];
                 let mut out = Vec::new();
                 for policy in matching {
@@ -571,7 +659,7 @@ impl Engine {
             pod_spec: true,
             containers: true,
         };
-        let mut ctx = self.subject_scope(&base, object, &inputs, all);
+        let mut ctx = self.subject_scope(&base, object, &inputs, all, &policy.reads);
         let mut slots = vec![SlotState::Pending; self.slots.len()];
         let (ok, detail) = match (self.check(policy, &mut ctx, &mut slots), test.must_pass) {
             (Outcome::Complies, true) => (true, String::new()),

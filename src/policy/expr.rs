@@ -7,8 +7,10 @@
 //! - the interpreter copies a value wherever it selects a field, binds a macro's loop
 //!   variable or passes a function argument, so expressions are reshaped to borrow:
 //!   `a.b` becomes `a['b']`, `x.?a.?b.orValue(d)` / `.hasValue()` become `has()` tests,
-//!   and a macro over a list at a plain path iterates over indices, reading `path[i]`;
-//!   `matches()` caches its compiled patterns;
+//!   and a macro over a list at a plain path iterates over indices, reading `path[i]`
+//!   (a path may index by a literal or an identifier, so `c.?a.?b` on such an item is a
+//!   `has()` test too, not a function call that copies the item); `matches()` caches its
+//!   compiled patterns;
 //! - `variables.<name>` is resolved at load time to a per-subject slot, so a variable that
 //!   several policies share (same name, same expression, same predecessors) is computed
 //!   and converted once per object instead of once per policy.
@@ -24,12 +26,14 @@ use kube_cel::cel::parser::{Expression, Parser};
 use kube_cel::cel::{Context as CelContext, ExecutionError, FunctionContext, ResolveResult, Value};
 use kube_cel::KubeCelExt;
 
+use super::reads::InputReads;
+
 const OPT_SELECT_FN: &str = "plumbline.optSelect";
 const OPT_INDEX_FN: &str = "plumbline.optIndex";
 const OPT_OF_FN: &str = "plumbline.optOf";
 const OPT_NONE_FN: &str = "plumbline.optNone";
-const IS_LIST_FN: &str = "plumbline.isList";
-const INDICES_FN: &str = "plumbline.indices";
+pub(super) const IS_LIST_FN: &str = "plumbline.isList";
+pub(super) const INDICES_FN: &str = "plumbline.indices";
 
 /// The variables an expression may name, besides `variables.<name>`.
 pub(super) const OBJECT: &str = "object";
@@ -70,6 +74,8 @@ impl Inputs {
 pub(super) struct Compiled {
     pub expression: Expression,
     pub inputs: Inputs,
+    /// What it reads of the inputs taken from the object.
+    pub reads: InputReads,
 }
 
 impl Compiled {
@@ -89,7 +95,12 @@ impl Compiled {
             pod_spec: refs.has_variable(POD_SPEC),
             containers: refs.has_variable(CONTAINERS),
         };
-        Ok(Compiled { expression, inputs })
+        let reads = InputReads::of(&expression);
+        Ok(Compiled {
+            expression,
+            inputs,
+            reads,
+        })
     }
 
     pub(super) fn eval(&self, ctx: &CelContext) -> Result<Value, String> {
@@ -297,6 +308,11 @@ fn path_idents(e: &Expression, out: &mut Vec<String>) {
     match &e.expr {
         Expr::Ident(n) => out.push(n.clone()),
         Expr::Select(s) => path_idents(&s.operand, out),
+        Expr::Call(call) => {
+            for arg in &call.args {
+                path_idents(arg, out);
+            }
+        }
         _ => {}
     }
 }
@@ -527,11 +543,16 @@ fn guarded_select(args: &[Expression]) -> Option<Expr> {
     }))
 }
 
-/// An identifier followed by plain field selections: cheap to evaluate twice.
+/// An identifier followed by plain field selections and indexes by a literal or an
+/// identifier (`containers[i].securityContext`): cheap to evaluate twice, and borrowed.
 fn is_path(e: &Expression) -> bool {
     match &e.expr {
         Expr::Ident(_) => true,
         Expr::Select(s) => !s.test && is_path(&s.operand),
+        Expr::Call(call) if call.func_name == operators::INDEX && call.target.is_none() => {
+            matches!(call.args.as_slice(), [operand, key]
+                if is_path(operand) && matches!(key.expr, Expr::Ident(_) | Expr::Literal(_)))
+        }
         _ => false,
     }
 }
@@ -716,6 +737,18 @@ mod tests {
                 "object.s.matches('^a') && !object.s.matches('^b') && object.s.matches('c$')",
                 true,
             ),
+            // Optional chains and macros on an item read through an index.
+            ("object.l.all(c, c.?v.orValue([]).all(v, v > 0))", true),
+            ("object.l.exists(c, c.?w.?x.hasValue())", false),
+            (
+                "object.l.map(c, c.v.map(v, object.l[0].v[v - 1])) == [[1, 2], []]",
+                true,
+            ),
+            (
+                "object.m['x'].?y.orValue(5) == 5 && object.l[1].?n.orValue('') == 'b'",
+                true,
+            ),
+            ("object.m.exists(k, object.m[k].?z.hasValue())", false),
         ];
         for (src, want) in cases {
             assert_eq!(eval(src, obj.clone()), Ok(Value::Bool(want)), "{src}");

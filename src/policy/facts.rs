@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kube_cel::cel::objects::Key;
 use kube_cel::cel::Value;
 use serde_json::Value as Json;
+
+use super::reads::{self, InputReads, Reads};
 
 /// Where a kind keeps its pod spec.
 fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
@@ -40,31 +41,31 @@ fn pod_labels_path(kind: &str) -> &'static [&'static str] {
     }
 }
 
-fn cel_at<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
-    path.iter().try_fold(v, |v, field| match v {
-        Value::Map(m) => m.map.get(&Key::String(Arc::new(field.to_string()))),
-        _ => None,
-    })
-}
-
 fn json_at<'v>(v: &'v Json, path: &[&str]) -> Option<&'v Json> {
     path.iter().try_fold(v, |v, field| v.get(field))
 }
 
-/// CEL `podSpec` and `containers` for an object already converted to CEL: its pod spec
-/// (`null` for kinds without one) and its containers, init containers and ephemeral
-/// containers in that order (`[]` without a pod spec).
-pub(super) fn pod(kind: &str, object: &Value) -> (Value, Value) {
-    let Some(spec) = pod_spec_path(kind).and_then(|p| cel_at(object, p)) else {
+/// CEL `podSpec` and `containers` of an object: its pod spec (`null` for kinds without
+/// one) and its containers, init containers and ephemeral containers in that order (`[]`
+/// without a pod spec), each converted as far as the policies read them.
+pub(super) fn pod(kind: &str, object: &Json, reads: &InputReads) -> (Value, Value) {
+    let Some(spec) = pod_spec_path(kind).and_then(|p| json_at(object, p)) else {
         return (Value::Null, Value::List(Arc::new(Vec::new())));
+    };
+    let item = match &reads.containers {
+        Reads::Whole => &Reads::Whole,
+        Reads::Parts { each, .. } => each.as_deref().unwrap_or(&reads::NOTHING),
     };
     let mut all = Vec::new();
     for list in ["containers", "initContainers", "ephemeralContainers"] {
-        if let Some(Value::List(items)) = cel_at(spec, &[list]) {
-            all.extend(items.iter().cloned());
+        if let Some(Json::Array(items)) = spec.get(list) {
+            all.extend(items.iter().map(|c| reads::convert(c, item)));
         }
     }
-    (spec.clone(), Value::List(Arc::new(all)))
+    (
+        reads::convert(spec, &reads.pod_spec),
+        Value::List(Arc::new(all)),
+    )
 }
 
 /// A label selector (`matchLabels` and `matchExpressions`).
@@ -204,10 +205,15 @@ mod tests {
     fn pod_spec_and_containers_of_a_cronjob() {
         let cj = json!({"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": {
             "containers": [{"name": "a"}], "initContainers": [{"name": "b"}]}}}}}});
-        let (spec, containers) = pod("CronJob", &super::super::expr::to_cel(&cj));
+        let all = InputReads {
+            object: Reads::Whole,
+            pod_spec: Reads::Whole,
+            containers: Reads::Whole,
+        };
+        let (spec, containers) = pod("CronJob", &cj, &all);
         assert!(matches!(spec, Value::Map(_)));
         assert!(matches!(containers, Value::List(l) if l.len() == 2));
-        let (spec, containers) = pod("ConfigMap", &super::super::expr::to_cel(&json!({})));
+        let (spec, containers) = pod("ConfigMap", &json!({}), &all);
         assert_eq!(spec, Value::Null);
         assert!(matches!(containers, Value::List(l) if l.is_empty()));
     }

@@ -14,7 +14,8 @@
 //! pod template, `null` otherwise), `containers` (its containers, init containers and
 //! ephemeral containers) and `plumbline.coverage.networkPolicy` / `plumbline.coverage.pdb`
 //! (a NetworkPolicy / PodDisruptionBudget of the namespace selects the object's pods).
-//! Each input is converted for an object only when a policy matching it reads it.
+//! Each input is converted for an object only when a policy matching it reads it, and the
+//! object only as far as the policies read it.
 //!
 //! Evaluation produces violations only. A policy that fails to evaluate on an object
 //! (a missing field read without `.?`, a type mismatch) is reported as a violation of
@@ -26,6 +27,7 @@ mod engine;
 mod expr;
 mod facts;
 mod pack;
+mod reads;
 mod waiver;
 
 use std::collections::HashMap;

@@ -446,3 +446,74 @@ fn directories_load_in_name_order_and_tests_can_be_listed() {
     assert!(reports.iter().all(|r| r.passed() && r.outcomes.len() == 2));
     assert!(PolicySet::load(&[PathBuf::from("does/not/exist.yaml")]).is_err());
 }
+
+/// The objects of the drift fidelity corpus: as written in Git and as API servers return
+/// them (managedFields, defaults, status).
+fn fidelity_objects() -> Vec<(serde_json::Value, serde_json::Value)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fidelity");
+    let read = |path: PathBuf| -> serde_json::Value {
+        let text = std::fs::read_to_string(&path).expect("fixture readable");
+        serde_yaml::from_str(&text).expect("fixture is YAML")
+    };
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    cases.sort();
+    cases
+        .into_iter()
+        .map(|case| {
+            (
+                read(case.join("desired.yaml")),
+                read(case.join("live.yaml")),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn converting_only_what_policies_read_changes_no_result() {
+    let pruned = builtin();
+    let whole = PolicySet {
+        engine: builtin().engine.reading_whole(),
+    };
+    let objects = fidelity_objects();
+    assert!(objects.len() > 80);
+    let tracked = AuditFacts::default();
+    let drifted = AuditFacts {
+        tracked: false,
+        managed_namespace: true,
+        drift: Drift {
+            status: "modified".into(),
+            open_hours: 30.0,
+        },
+    };
+    let mut subjects = Vec::new();
+    for (desired, live) in &objects {
+        for audit in [&tracked, &drifted] {
+            subjects.push(Subject {
+                app: "shop",
+                cluster: "prod",
+                state: State::Desired,
+                object: desired,
+                desired: None,
+                audit,
+            });
+            subjects.push(Subject {
+                app: "shop",
+                cluster: "prod",
+                state: State::Live,
+                object: live,
+                desired: Some(desired),
+                audit,
+            });
+        }
+    }
+    let ctx = shop_context();
+    let got = pruned.evaluate(&subjects, &ctx);
+    assert_eq!(got, whole.evaluate(&subjects, &ctx));
+    let mut checked: Vec<&str> = ids(&got);
+    checked.sort();
+    checked.dedup();
+    assert!(checked.len() >= 25, "{checked:?}");
+}
