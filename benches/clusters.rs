@@ -65,10 +65,10 @@ fn manifest(i: usize) -> Value {
     }
 }
 
-/// CPU time this process has used (user + system), from /proc/self/stat in clock ticks
-/// of 1/100 s: on a shared machine, a steadier measure than the wall clock.
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
+/// CPU time a process has used (user + system), from /proc/PID/stat in clock ticks of
+/// 1/100 s: on a shared machine, a steadier measure than the wall clock.
+fn cpu_seconds(process: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{process}/stat"))
         .ok()
         .and_then(|stat| {
             // Fields after the command name, which is in parentheses and may hold spaces.
@@ -162,6 +162,7 @@ fn main() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the API server process");
+    let server_pid = servers.id().to_string();
     let mut ready = String::new();
     BufReader::new(servers.stdout.take().expect("child stdout"))
         .read_line(&mut ready)
@@ -200,7 +201,8 @@ fn main() {
             .build()
             .expect("pool");
         let started = Instant::now();
-        let cpu_before = cpu_seconds();
+        let cpu_before = cpu_seconds("self");
+        let server_cpu_before = cpu_seconds(&server_pid);
         let results: Vec<(usize, usize)> = pool.install(|| {
             accesses
                 .par_iter()
@@ -225,11 +227,12 @@ fn main() {
                 .collect()
         });
         let elapsed = started.elapsed();
-        let cpu = cpu_seconds() - cpu_before;
+        let cpu = cpu_seconds("self") - cpu_before;
+        let server_cpu = cpu_seconds(&server_pid) - server_cpu_before;
         let read: usize = results.iter().map(|r| r.0).sum();
         let drift: usize = results.iter().map(|r| r.1).sum();
         println!(
-            "round {round}: {clusters} clusters x {objects} objects: {read} live objects read, indexed and diffed in {elapsed:.2?}, {cpu:.2} s of CPU ({drift} not in sync); peak RSS {:.0} MiB (before reading: {before:.0} MiB; servers in another process)",
+            "round {round}: {clusters} clusters x {objects} objects: {read} live objects read, indexed and diffed in {elapsed:.2?}, {cpu:.2} s of CPU, servers {server_cpu:.2} s ({drift} not in sync); peak RSS {:.0} MiB (before reading: {before:.0} MiB; servers in another process)",
             peak_memory_mib()
         );
     }
