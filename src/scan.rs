@@ -1,6 +1,7 @@
 //! The orchestrator: the only module that knows the order of the stages of a scan.
 //!
-//! sources -> plan (apps x clusters) -> live -> render -> diff -> history -> store.
+//! sources -> plan (apps x clusters) -> render -> live -> diff -> policies -> history ->
+//! store, where live, diff and policies run for each cluster as soon as it has been read.
 //! A failing source, cluster or app is recorded and the rest of the scan goes on.
 
 use crate::config::{AppConfig, ClusterAccess, Config, HelmConfig, IgnoreRule, RenderKind};
@@ -250,8 +251,8 @@ fn connect(config: &Config, name: &str) -> Result<Connection, ClusterError> {
     Connection::open(&cluster.access, &limits(config))
 }
 
-/// Threads for connecting to and reading clusters: waiting on API servers, not computing,
-/// so as many as `live.clusters_at_once`, whatever the number of cores.
+/// Threads for connecting to, reading and comparing clusters: mostly waiting on API
+/// servers, so as many as `live.clusters_at_once`, whatever the number of cores.
 fn cluster_pool(config: &Config) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(config.live.clusters_at_once.max(1))
@@ -373,42 +374,100 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         .collect();
     let render_stats = renderer.finish();
 
-    // Read from each cluster what its rendered apps need, clusters in parallel.
-    progress.message("reading clusters");
-    let mut read_plans: HashMap<String, ReadPlan> = HashMap::new();
-    for (app, rendered) in plan.iter().zip(&rendered) {
-        if let Some(Ok(rendered)) = rendered {
-            read_plans
-                .entry(app.cluster.clone())
-                .or_insert_with(|| ReadPlan {
-                    tracking_selector: config.tracking.label.clone(),
-                    ..ReadPlan::default()
-                })
-                .add_app(&rendered.objects, app.namespace.as_deref());
+    // Read each cluster and compare its apps as soon as it has been read; its policies are
+    // checked and its live objects let go before the scan moves on, so memory grows with
+    // `live.clusters_at_once`, not with the fleet.
+    progress.message("reading and comparing clusters");
+    let hash_key = match HashKey::load(&cache_dir()) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::warn!("no key for Secret value digests, so a drifted Secret value that changes again will not alert: {e}");
+            None
+        }
+    };
+    let read_plans = read_plans(config, &plan, &rendered);
+    let mut jobs: HashMap<String, ClusterJob> = connections
+        .into_iter()
+        .map(|(name, connection)| {
+            let job = ClusterJob {
+                connection,
+                apps: Vec::new(),
+            };
+            (name, job)
+        })
+        .collect();
+    // Apps on a cluster that could not be connected are compared without live state.
+    let mut unread = Vec::new();
+    for (index, (app, rendered)) in plan.iter().zip(rendered).enumerate() {
+        match jobs.get_mut(&app.cluster) {
+            Some(job) => job.apps.push((index, rendered)),
+            None => unread.push((index, rendered)),
         }
     }
-    let empty_plan = ReadPlan::default();
-    let read: Vec<(String, Result<LiveState, ClusterError>)> = cluster_pool(config).install(|| {
-        connections
-            .into_par_iter()
-            .map(|(name, connection)| {
-                let plan = read_plans.get(&name).unwrap_or(&empty_plan);
-                let state = connection.read(plan);
-                (name, state)
+    let mut outcomes: Vec<Option<AppOutcome>> = plan.iter().map(|_| None).collect();
+    let mut policy_stage = policies.as_ref().map(|set| PolicyStage::new(set, config));
+    let mut evaluations: HashMap<String, policy::Evaluation> = HashMap::new();
+    let compare = Compare {
+        plan: &plan,
+        config,
+        hash_key: hash_key.as_ref(),
+        progress: &progress,
+    };
+    let pool = cluster_pool(config);
+    // At most one compared cluster waits for the policy stage besides the ones being read.
+    let (sender, received) = std::sync::mpsc::sync_channel::<ClusterRead>(1);
+    std::thread::scope(|scope| -> Result<(), ScanFailure> {
+        let (compare, read_plans) = (&compare, &read_plans);
+        scope.spawn(move || {
+            pool.install(|| {
+                jobs.into_par_iter()
+                    .for_each_with(sender, |sender, (name, job)| {
+                        let read = compare.cluster(name, job, read_plans);
+                        // The receiver is gone only when the scan failed already.
+                        let _ = sender.send(read);
+                    })
             })
-            .collect()
-    });
-    let mut clusters: HashMap<String, LiveState> = HashMap::new();
-    for (name, state) in read {
-        match state {
-            Ok(state) => {
-                clusters.insert(name, state);
+        });
+        for read in received {
+            if let Some(stage) = policy_stage.as_mut() {
+                let apps: Vec<(&PlannedApp, &AppOutcome)> = read
+                    .apps
+                    .iter()
+                    .map(|(index, outcome)| (&plan[*index], outcome))
+                    .collect();
+                let evaluation =
+                    stage.cluster(&read.name, &apps, read.live.as_ref().ok(), store.as_ref())?;
+                evaluations.insert(read.name.clone(), evaluation);
             }
-            Err(e) => {
-                cluster_failures.insert(name, e);
+            if let Err(e) = read.live {
+                cluster_failures.insert(read.name, e);
+            }
+            for (index, outcome) in read.apps {
+                outcomes[index] = Some(outcome);
             }
         }
+        Ok(())
+    })?;
+    for (index, rendered) in unread {
+        outcomes[index] = Some(compare.app(index, rendered, None));
     }
+    if let Some(stage) = policy_stage.as_mut() {
+        for cluster in &cluster_names {
+            if evaluations.contains_key(cluster) {
+                continue;
+            }
+            let apps: Vec<(&PlannedApp, &AppOutcome)> = plan
+                .iter()
+                .zip(&outcomes)
+                .filter(|(app, _)| &app.cluster == cluster)
+                .filter_map(|(app, outcome)| Some((app, outcome.as_ref()?)))
+                .collect();
+            let evaluation = stage.cluster(cluster, &apps, None, store.as_ref())?;
+            evaluations.insert(cluster.clone(), evaluation);
+        }
+    }
+    progress.finish();
+
     let mut cluster_results = Vec::new();
     for name in &cluster_names {
         match cluster_failures.get(name) {
@@ -433,33 +492,15 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         }
     }
 
-    // Compare every app whose desired and live state are both known.
-    progress.message("comparing");
-    let hash_key = match HashKey::load(&cache_dir()) {
-        Ok(key) => Some(key),
-        Err(e) => {
-            tracing::warn!("no key for Secret value digests, so a drifted Secret value that changes again will not alert: {e}");
-            None
-        }
-    };
-    let per_app: Vec<AppOutcome> = plan
-        .par_iter()
-        .zip(rendered)
-        .map(|(app, rendered)| {
-            let live = clusters.get(&app.cluster);
-            let outcome = compare_app(app, rendered, live, config, hash_key.as_ref());
-            progress.tick();
-            outcome
-        })
-        .collect();
-    progress.finish();
-
     let mut findings: Vec<Finding> = Vec::new();
     let mut heal_inputs = Vec::new();
     let mut app_records = Vec::new();
     let mut inputs_by_source: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
-    let mut desired_by_app: Vec<Option<Rendered>> = Vec::with_capacity(plan.len());
-    for (app, outcome) in plan.iter().zip(per_app) {
+    let compared = plan
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(app, outcome)| Some((app, outcome?)));
+    for (app, outcome) in compared {
         errors.extend(outcome.errors);
         if let Some(rendered) = &outcome.rendered {
             let mut inputs = rendered.inputs.clone();
@@ -479,12 +520,11 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             objects: outcome.rendered.as_ref().map_or(0, |r| r.objects.len()),
         });
         if app.self_heal && outcome.status == "ok" {
-            if let Some(rendered) = &outcome.rendered {
-                heal_inputs.push((app.clone(), rendered.objects.clone()));
+            if let Some(rendered) = outcome.rendered {
+                heal_inputs.push((app.clone(), rendered.objects));
             }
         }
         findings.extend(outcome.findings);
-        desired_by_app.push(outcome.rendered);
     }
 
     // Audit trail and last commits, one history walk per source.
@@ -518,40 +558,21 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     trail.sort_by(|a, b| {
         (&b.commit.committer_time, &a.commit.sha).cmp(&(&a.commit.committer_time, &b.commit.sha))
     });
-    findings.sort_by(|a, b| {
-        (&a.cluster, &a.app, &a.group, &a.kind, &a.namespace, &a.name).cmp(&(
-            &b.cluster,
-            &b.app,
-            &b.group,
-            &b.kind,
-            &b.namespace,
-            &b.name,
-        ))
-    });
-    // Policies on desired and live state, one cluster at a time.
-    let mut policy_results = Vec::new();
-    let mut expired_waivers = Vec::new();
-    let mut policy_rules = Vec::new();
-    if let Some(set) = &policies {
-        progress.message("checking policies");
-        let evaluations = check_policies(
-            set,
-            config,
-            &plan,
-            &desired_by_app,
-            &clusters,
-            &cluster_names,
-            &findings,
-            store.as_ref(),
-        )?;
-        policy_results = evaluations
-            .iter()
-            .flat_map(policy::audit::results)
-            .collect();
-        expired_waivers = policy::audit::expired_waivers(&evaluations);
-        policy_rules = policy::audit::rules(set);
-    }
-    drop(clusters);
+    findings.sort_by(finding_order);
+    // Policy results in the order of the clusters' names.
+    let evaluations: Vec<policy::Evaluation> = cluster_names
+        .iter()
+        .filter_map(|cluster| evaluations.remove(cluster))
+        .collect();
+    let policy_results: Vec<_> = evaluations
+        .iter()
+        .flat_map(policy::audit::results)
+        .collect();
+    let expired_waivers = policy::audit::expired_waivers(&evaluations);
+    let policy_rules = policies
+        .as_ref()
+        .map(policy::audit::rules)
+        .unwrap_or_default();
 
     let mut summary = Summary::default();
     for finding in &findings {
@@ -757,72 +778,180 @@ pub fn load_policies(config: &Config) -> Result<Option<PolicySet>, ScanFailure> 
         })
 }
 
-/// Evaluates the policies cluster by cluster: desired objects of every app, their live
-/// state, orphans and unmanaged objects, with how long each drift has been open.
-#[allow(clippy::too_many_arguments)]
-fn check_policies(
-    set: &PolicySet,
+/// The order of a scan's findings: cluster, app, then the object's key.
+fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    (&a.cluster, &a.app, &a.group, &a.kind, &a.namespace, &a.name).cmp(&(
+        &b.cluster,
+        &b.app,
+        &b.group,
+        &b.kind,
+        &b.namespace,
+        &b.name,
+    ))
+}
+
+/// What each cluster's LIST requests must cover: the kinds and namespaces of its rendered
+/// apps, and the orphan kinds in their namespaces.
+fn read_plans(
     config: &Config,
     plan: &[PlannedApp],
-    desired_by_app: &[Option<Rendered>],
-    clusters: &HashMap<String, LiveState>,
-    cluster_names: &[String],
-    findings: &[Finding],
-    store: Option<&Store>,
-) -> Result<Vec<policy::Evaluation>, ScanFailure> {
-    let now = chrono::Utc::now();
-    let drifted: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| {
-            matches!(
-                f.status,
-                Status::Modified | Status::Missing | Status::Orphaned
-            )
-        })
-        .collect();
-    let since = match store {
-        Some(store) => store.drift_open_since(&drifted)?,
-        None => HashMap::new(),
-    };
-    let open_hours: HashMap<(String, ResourceKey), f64> = since
-        .into_iter()
-        .filter_map(|(key, first)| {
-            let first = chrono::DateTime::parse_from_rfc3339(&first).ok()?;
-            // Seen by an earlier scan: open for at least a second, even when both scans
-            // started within the same second (times are stored to the second).
-            let seconds = (now - first.with_timezone(&chrono::Utc))
-                .num_seconds()
-                .max(1);
-            Some((key, seconds as f64 / 3600.0))
-        })
-        .collect();
-    let mut context = policy::Context::new(now.date_naive());
-    context.waivers = config.waivers.clone();
-    context.drift_sla = config.drift_sla;
-    let mut evaluations = Vec::new();
-    for cluster in cluster_names {
-        let apps: Vec<policy::audit::AppObjects> = plan
+    rendered: &[Option<Result<Rendered, String>>],
+) -> HashMap<String, ReadPlan> {
+    let mut read_plans: HashMap<String, ReadPlan> = HashMap::new();
+    for (app, rendered) in plan.iter().zip(rendered) {
+        if let Some(Ok(rendered)) = rendered {
+            read_plans
+                .entry(app.cluster.clone())
+                .or_insert_with(|| ReadPlan {
+                    tracking_selector: config.tracking.label.clone(),
+                    ..ReadPlan::default()
+                })
+                .add_app(&rendered.objects, app.namespace.as_deref());
+        }
+    }
+    read_plans
+}
+
+/// A connected cluster and its apps (index in the plan, rendering), to read and compare.
+struct ClusterJob {
+    connection: Connection,
+    apps: Vec<(usize, Option<Result<Rendered, String>>)>,
+}
+
+/// A cluster read and compared: its live objects (or why they could not be read), kept
+/// only until its policies are checked, and its apps' outcomes.
+struct ClusterRead {
+    name: String,
+    live: Result<LiveState, ClusterError>,
+    apps: Vec<(usize, AppOutcome)>,
+}
+
+/// What comparing apps needs besides the apps.
+struct Compare<'a> {
+    plan: &'a [PlannedApp],
+    config: &'a Config,
+    hash_key: Option<&'a HashKey>,
+    progress: &'a Progress,
+}
+
+impl Compare<'_> {
+    /// Reads one cluster and compares each of its apps; apps of a cluster that cannot be
+    /// read are skipped.
+    fn cluster(
+        &self,
+        name: String,
+        job: ClusterJob,
+        read_plans: &HashMap<String, ReadPlan>,
+    ) -> ClusterRead {
+        let empty_plan = ReadPlan::default();
+        let live = job
+            .connection
+            .read(read_plans.get(&name).unwrap_or(&empty_plan));
+        let apps = job
+            .apps
+            .into_par_iter()
+            .map(|(index, rendered)| (index, self.app(index, rendered, live.as_ref().ok())))
+            .collect();
+        ClusterRead { name, live, apps }
+    }
+
+    fn app(
+        &self,
+        index: usize,
+        rendered: Option<Result<Rendered, String>>,
+        live: Option<&LiveState>,
+    ) -> AppOutcome {
+        let outcome = compare_app(
+            &self.plan[index],
+            rendered,
+            live,
+            self.config,
+            self.hash_key,
+        );
+        self.progress.tick();
+        outcome
+    }
+}
+
+/// The policy stage, one cluster at a time: desired objects of every app, their live
+/// state, orphans and unmanaged objects, with how long each drift has been open.
+struct PolicyStage<'a> {
+    set: &'a PolicySet,
+    context: policy::Context,
+}
+
+impl<'a> PolicyStage<'a> {
+    fn new(set: &'a PolicySet, config: &Config) -> PolicyStage<'a> {
+        let mut context = policy::Context::new(chrono::Utc::now().date_naive());
+        context.waivers = config.waivers.clone();
+        context.drift_sla = config.drift_sla;
+        PolicyStage { set, context }
+    }
+
+    /// Checks one cluster: its apps with their outcomes, and its live objects when it
+    /// could be read.
+    fn cluster(
+        &mut self,
+        cluster: &str,
+        apps: &[(&PlannedApp, &AppOutcome)],
+        live: Option<&LiveState>,
+        store: Option<&Store>,
+    ) -> Result<policy::Evaluation, ScanFailure> {
+        let mut findings: Vec<&Finding> = apps
             .iter()
-            .zip(desired_by_app)
-            .filter(|(app, _)| &app.cluster == cluster)
-            .filter_map(|(app, rendered)| {
+            .flat_map(|(_, outcome)| &outcome.findings)
+            .collect();
+        findings.sort_by(|a, b| finding_order(a, b));
+        let drifted: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.status,
+                    Status::Modified | Status::Missing | Status::Orphaned
+                )
+            })
+            .copied()
+            .collect();
+        let since = match store {
+            Some(store) => store.drift_open_since(&drifted)?,
+            None => HashMap::new(),
+        };
+        let now = chrono::Utc::now();
+        let open_hours: HashMap<(String, ResourceKey), f64> = since
+            .into_iter()
+            .filter_map(|(key, first)| {
+                let first = chrono::DateTime::parse_from_rfc3339(&first).ok()?;
+                // Seen by an earlier scan: open for at least a second, even when both scans
+                // started within the same second (times are stored to the second).
+                let seconds = (now - first.with_timezone(&chrono::Utc))
+                    .num_seconds()
+                    .max(1);
+                Some((key, seconds as f64 / 3600.0))
+            })
+            .collect();
+        let apps = apps
+            .iter()
+            .filter_map(|(app, outcome)| {
                 Some(policy::audit::AppObjects {
                     app: &app.name,
                     namespace: app.namespace.as_deref(),
-                    desired: &rendered.as_ref()?.objects,
+                    desired: &outcome.rendered.as_ref()?.objects,
                 })
             })
             .collect();
         let input = policy::audit::ClusterInput {
             cluster,
             apps,
-            live: clusters.get(cluster),
-            findings: findings.iter().filter(|f| &f.cluster == cluster).collect(),
+            live,
+            findings,
             open_hours: &open_hours,
         };
-        evaluations.push(policy::audit::evaluate_cluster(set, &input, &mut context));
+        Ok(policy::audit::evaluate_cluster(
+            self.set,
+            &input,
+            &mut self.context,
+        ))
     }
-    Ok(evaluations)
 }
 
 /// Renders apps for one scan: the configured engines, each cluster's capabilities, and the
