@@ -12,6 +12,7 @@ use http::{Request, StatusCode};
 use kube::client::Body;
 use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -739,7 +740,7 @@ struct ManagedEntry {
     operation: Option<String>,
     subresource: Option<String>,
     #[serde(rename = "fieldsV1")]
-    fields: Option<Value>,
+    fields: Option<Box<RawValue>>,
 }
 
 impl ManagedEntry {
@@ -755,16 +756,92 @@ impl ManagedEntry {
         if let Some(subresource) = self.subresource {
             entry.insert("subresource".into(), Value::String(subresource));
         }
-        if let Some(mut fields) = self.fields {
-            if let Some(map) = fields.as_object_mut() {
-                // `{}` owns the whole object: only a set that becomes empty is dropped.
-                if map.remove("f:status").is_some() && map.is_empty() {
-                    return None;
-                }
-            }
-            entry.insert("fieldsV1".into(), Value::String(fields.to_string()));
+        if let Some(fields) = self.fields {
+            entry.insert("fieldsV1".into(), Value::String(fields_text(fields.get())?));
         }
         Some(Value::Object(entry))
+    }
+}
+
+/// A `fieldsV1` set as the comparison keeps it: compact JSON text without `f:status`, or
+/// `None` when it owns only `f:status` (`{}` owns the whole object and is kept).
+fn fields_text(raw: &str) -> Option<String> {
+    if let Some(kept) = copy_fields(raw) {
+        return kept;
+    }
+    let Ok(mut fields) = serde_json::from_str::<Value>(raw) else {
+        return Some(raw.to_string());
+    };
+    if let Some(map) = fields.as_object_mut() {
+        if map.remove("f:status").is_some() && map.is_empty() {
+            return None;
+        }
+    }
+    Some(fields.to_string())
+}
+
+/// [`fields_text`] without building the set's tree, for text that writing out would not
+/// change (no whitespace, only the escapes serde_json writes), as API servers send it: the
+/// top-level members other than `f:status` are copied as they are. `None` when the text
+/// is not such. A set holds only objects and string keys, so no number can be respelled.
+fn copy_fields(raw: &str) -> Option<Option<String>> {
+    let bytes = raw.as_bytes();
+    let mut escaped = false;
+    for &b in bytes {
+        if escaped {
+            if !matches!(b, b'"' | b'\\' | b'n' | b't' | b'r' | b'b' | b'f') {
+                return None;
+            }
+            escaped = false;
+        } else if b == b'\\' {
+            escaped = true;
+        } else if b.is_ascii_whitespace() {
+            return None;
+        }
+    }
+    let Members(members) = serde_json::from_str(raw).ok()?;
+    let mut text = Vec::with_capacity(raw.len());
+    text.push(b'{');
+    let mut status = false;
+    for (key, value) in members {
+        if key == "f:status" {
+            status = true;
+            continue;
+        }
+        if text.len() > 1 {
+            text.push(b',');
+        }
+        serde_json::to_writer(&mut text, &key).ok()?;
+        text.push(b':');
+        text.extend_from_slice(value.get().as_bytes());
+    }
+    text.push(b'}');
+    if status && text.len() == 2 {
+        return Some(None);
+    }
+    String::from_utf8(text).ok().map(Some)
+}
+
+/// The members of a JSON object, their values left as the text they are.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    members.push((key, map.next_value()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Object)
     }
 }
 
@@ -1002,6 +1079,33 @@ mod tests {
             "app.kubernetes.io%2Finstance"
         );
         assert_eq!(encode("a in (x,y)"), "a%20in%20%28x%2Cy%29");
+    }
+
+    #[test]
+    fn fields_are_kept_as_compact_text_without_status() {
+        let cases = [
+            r#"{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{}}}}}"#,
+            r#"{"f:spec":{"f:replicas":{}},"f:status":{"f:readyReplicas":{}}}"#,
+            r#"{"f:status":{"f:readyReplicas":{}}}"#,
+            r#"{}"#,
+            r#"{ "f:spec" : { "f:replicas" : {} }, "f:status": {} }"#,
+            r#"{"f:data":{"f:a\u00e9\/b":{}},"f:status":{}}"#,
+            r#"{"f:data":{"f:line\nbreak":{}}}"#,
+            r#"null"#,
+        ];
+        for raw in cases {
+            let expected = serde_json::from_str::<Value>(raw).ok().and_then(|mut v| {
+                if let Some(map) = v.as_object_mut() {
+                    if map.remove("f:status").is_some() && map.is_empty() {
+                        return None;
+                    }
+                }
+                Some(v.to_string())
+            });
+            assert_eq!(fields_text(raw), expected, "{raw}");
+        }
+        assert!(copy_fields(cases[0]).is_some(), "compact text is copied");
+        assert!(copy_fields(cases[4]).is_none(), "other text is parsed");
     }
 
     #[test]
