@@ -65,9 +65,9 @@ fn manifest(i: usize) -> Value {
     }
 }
 
-/// CPU time a process has used (user + system), from /proc/PID/stat in clock ticks of
+/// CPU time a process has used, (user, system), from /proc/PID/stat in clock ticks of
 /// 1/100 s: on a shared machine, a steadier measure than the wall clock.
-fn cpu_seconds(process: &str) -> f64 {
+fn cpu_seconds(process: &str) -> (f64, f64) {
     std::fs::read_to_string(format!("/proc/{process}/stat"))
         .ok()
         .and_then(|stat| {
@@ -76,9 +76,16 @@ fn cpu_seconds(process: &str) -> f64 {
             let fields: Vec<&str> = rest.split_whitespace().collect();
             let user: f64 = fields.get(11)?.parse().ok()?;
             let system: f64 = fields.get(12)?.parse().ok()?;
-            Some((user + system) / 100.0)
+            Some((user / 100.0, system / 100.0))
         })
-        .unwrap_or(0.0)
+        .unwrap_or((0.0, 0.0))
+}
+
+/// CPU used since `before`, as "T s (S s system)".
+fn cpu_since(process: &str, before: (f64, f64)) -> String {
+    let (user, system) = cpu_seconds(process);
+    let system = system - before.1;
+    format!("{:.2} s ({system:.2} s system)", user - before.0 + system)
 }
 
 fn peak_memory_mib() -> f64 {
@@ -227,12 +234,12 @@ fn main() {
                 .collect()
         });
         let elapsed = started.elapsed();
-        let cpu = cpu_seconds("self") - cpu_before;
-        let server_cpu = cpu_seconds(&server_pid) - server_cpu_before;
+        let cpu = cpu_since("self", cpu_before);
+        let server_cpu = cpu_since(&server_pid, server_cpu_before);
         let read: usize = results.iter().map(|r| r.0).sum();
         let drift: usize = results.iter().map(|r| r.1).sum();
         println!(
-            "round {round}: {clusters} clusters x {objects} objects: {read} live objects read, indexed and diffed in {elapsed:.2?}, {cpu:.2} s of CPU, servers {server_cpu:.2} s ({drift} not in sync); peak RSS {:.0} MiB (before reading: {before:.0} MiB; servers in another process)",
+            "round {round}: {clusters} clusters x {objects} objects: {read} live objects read, indexed and diffed in {elapsed:.2?}, CPU {cpu}, servers' CPU {server_cpu} ({drift} not in sync); peak RSS {:.0} MiB (before reading: {before:.0} MiB; servers in another process)",
             peak_memory_mib()
         );
     }
