@@ -24,6 +24,10 @@ use std::time::Instant;
 
 const NAMESPACES: usize = 50;
 
+/// The allocator of the plumbline binary, so that the reader is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The i-th object of the fleet, as Git declares it, for the app `fleet`.
 fn manifest(i: usize) -> Value {
     let ns = format!("team-{}", i % NAMESPACES);
