@@ -1,7 +1,7 @@
 //! The orchestrator: the only module that knows the order of the stages of a scan.
 //!
-//! sources -> plan (apps x clusters) -> render -> live -> diff -> policies -> history ->
-//! store, where live, diff and policies run for each cluster as soon as it has been read.
+//! sources -> plan (apps x clusters) -> for each cluster, several at once: render -> live
+//! -> diff -> policies; then history -> store.
 //! A failing source, cluster or app is recorded and the rest of the scan goes on.
 
 use crate::config::{AppConfig, ClusterAccess, Config, HelmConfig, IgnoreRule, RenderKind};
@@ -361,23 +361,12 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         mut errors,
     } = prepare(config, options, &progress)?;
 
-    // Render every app against what its cluster says of kinds (scopes, served kinds).
-    progress.message("rendering");
-    let renderer = Renderer::new(config, &connections);
-    let rendered: Vec<Option<Result<Rendered, String>>> = plan
-        .par_iter()
-        .map(|app| {
-            let source = sources.get(&app.source)?;
-            let connection = connections.get(&app.cluster)?;
-            Some(renderer.render_app(app, source, connection.scopes()))
-        })
-        .collect();
-    let render_stats = renderer.finish();
-
-    // Read each cluster and compare its apps as soon as it has been read; its policies are
-    // checked and its live objects let go before the scan moves on, so memory grows with
-    // `live.clusters_at_once`, not with the fleet.
-    progress.message("reading and comparing clusters");
+    // Each cluster in turn, `live.clusters_at_once` at a time: render its apps against what
+    // it says of kinds (scopes, served kinds), read what they need, compare them and check
+    // the policies, then let its live objects and (but for self-heal) its desired objects
+    // go, so that memory grows with `live.clusters_at_once`, not with the fleet.
+    progress.message("rendering, reading and comparing clusters");
+    let renderer = Renderer::new(config);
     let hash_key = match HashKey::load(&cache_dir()) {
         Ok(key) => Some(key),
         Err(e) => {
@@ -385,7 +374,6 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             None
         }
     };
-    let read_plans = read_plans(config, &plan, &rendered);
     let mut jobs: HashMap<String, ClusterJob> = connections
         .into_iter()
         .map(|(name, connection)| {
@@ -396,12 +384,12 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             (name, job)
         })
         .collect();
-    // Apps on a cluster that could not be connected are compared without live state.
+    // Apps on a cluster that could not be connected are skipped.
     let mut unread = Vec::new();
-    for (index, (app, rendered)) in plan.iter().zip(rendered).enumerate() {
+    for (index, app) in plan.iter().enumerate() {
         match jobs.get_mut(&app.cluster) {
-            Some(job) => job.apps.push((index, rendered)),
-            None => unread.push((index, rendered)),
+            Some(job) => job.apps.push(index),
+            None => unread.push(index),
         }
     }
     let mut outcomes: Vec<Option<AppOutcome>> = plan.iter().map(|_| None).collect();
@@ -409,6 +397,8 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     let mut evaluations: HashMap<String, policy::Evaluation> = HashMap::new();
     let compare = Compare {
         plan: &plan,
+        sources: &sources,
+        renderer: &renderer,
         config,
         hash_key: hash_key.as_ref(),
         progress: &progress,
@@ -417,12 +407,12 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     // At most one compared cluster waits for the policy stage besides the ones being read.
     let (sender, received) = std::sync::mpsc::sync_channel::<ClusterRead>(1);
     std::thread::scope(|scope| -> Result<(), ScanFailure> {
-        let (compare, read_plans) = (&compare, &read_plans);
+        let compare = &compare;
         scope.spawn(move || {
             pool.install(|| {
                 jobs.into_par_iter()
                     .for_each_with(sender, |sender, (name, job)| {
-                        let read = compare.cluster(name, job, read_plans);
+                        let read = compare.cluster(name, job);
                         // The receiver is gone only when the scan failed already.
                         let _ = sender.send(read);
                     })
@@ -442,15 +432,22 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             if let Err(e) = read.live {
                 cluster_failures.insert(read.name, e);
             }
-            for (index, outcome) in read.apps {
+            for (index, mut outcome) in read.apps {
+                // Only self-heal acts on desired objects after this.
+                if !plan[index].self_heal {
+                    if let Some(rendered) = outcome.rendered.as_mut() {
+                        rendered.objects = Vec::new();
+                    }
+                }
                 outcomes[index] = Some(outcome);
             }
         }
         Ok(())
     })?;
-    for (index, rendered) in unread {
-        outcomes[index] = Some(compare.app(index, rendered, None));
+    for index in unread {
+        outcomes[index] = Some(compare.app(index, None, None));
     }
+    let render_stats = renderer.finish();
     if let Some(stage) = policy_stage.as_mut() {
         for cluster in &cluster_names {
             if evaluations.contains_key(cluster) {
@@ -517,7 +514,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             path: app.path.clone(),
             commit: sources.get(&app.source).map(|s| s.commit.clone()),
             status: outcome.status.to_string(),
-            objects: outcome.rendered.as_ref().map_or(0, |r| r.objects.len()),
+            objects: outcome.objects,
         });
         if app.self_heal && outcome.status == "ok" {
             if let Some(rendered) = outcome.rendered {
@@ -687,6 +684,8 @@ fn send_alerts(store: &mut Store, config: &Config, result: &ScanResult) {
 
 struct AppOutcome {
     status: &'static str,
+    /// Desired objects rendered (kept when `rendered` lets them go).
+    objects: usize,
     rendered: Option<Rendered>,
     findings: Vec<Finding>,
     errors: Vec<ScanError>,
@@ -703,6 +702,7 @@ fn compare_app(
 ) -> AppOutcome {
     let fail = |stage: Stage, message: String| AppOutcome {
         status: "error",
+        objects: 0,
         rendered: None,
         findings: Vec::new(),
         errors: vec![ScanError {
@@ -718,6 +718,7 @@ fn compare_app(
         None => {
             return AppOutcome {
                 status: "skipped",
+                objects: 0,
                 rendered: None,
                 findings: Vec::new(),
                 errors: Vec::new(),
@@ -727,6 +728,7 @@ fn compare_app(
     let Some(live) = live else {
         return AppOutcome {
             status: "skipped",
+            objects: rendered.objects.len(),
             rendered: Some(rendered),
             findings: Vec::new(),
             errors: Vec::new(),
@@ -739,6 +741,7 @@ fn compare_app(
     let findings = diff::diff_app(&app.name, &app.cluster, &rendered.objects, live, &settings);
     AppOutcome {
         status: "ok",
+        objects: rendered.objects.len(),
         rendered: Some(rendered),
         findings,
         errors: Vec::new(),
@@ -790,32 +793,10 @@ fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
     ))
 }
 
-/// What each cluster's LIST requests must cover: the kinds and namespaces of its rendered
-/// apps, and the orphan kinds in their namespaces.
-fn read_plans(
-    config: &Config,
-    plan: &[PlannedApp],
-    rendered: &[Option<Result<Rendered, String>>],
-) -> HashMap<String, ReadPlan> {
-    let mut read_plans: HashMap<String, ReadPlan> = HashMap::new();
-    for (app, rendered) in plan.iter().zip(rendered) {
-        if let Some(Ok(rendered)) = rendered {
-            read_plans
-                .entry(app.cluster.clone())
-                .or_insert_with(|| ReadPlan {
-                    tracking_selector: config.tracking.label.clone(),
-                    ..ReadPlan::default()
-                })
-                .add_app(&rendered.objects, app.namespace.as_deref());
-        }
-    }
-    read_plans
-}
-
-/// A connected cluster and its apps (index in the plan, rendering), to read and compare.
+/// A connected cluster and its apps (indexes in the plan), to render, read and compare.
 struct ClusterJob {
     connection: Connection,
-    apps: Vec<(usize, Option<Result<Rendered, String>>)>,
+    apps: Vec<usize>,
 }
 
 /// A cluster read and compared: its live objects (or why they could not be read), kept
@@ -826,29 +807,47 @@ struct ClusterRead {
     apps: Vec<(usize, AppOutcome)>,
 }
 
-/// What comparing apps needs besides the apps.
+/// What rendering and comparing apps needs besides the apps.
 struct Compare<'a> {
     plan: &'a [PlannedApp],
+    sources: &'a HashMap<String, FetchedSource>,
+    renderer: &'a Renderer<'a>,
     config: &'a Config,
     hash_key: Option<&'a HashKey>,
     progress: &'a Progress,
 }
 
 impl Compare<'_> {
-    /// Reads one cluster and compares each of its apps; apps of a cluster that cannot be
-    /// read are skipped.
-    fn cluster(
-        &self,
-        name: String,
-        job: ClusterJob,
-        read_plans: &HashMap<String, ReadPlan>,
-    ) -> ClusterRead {
-        let empty_plan = ReadPlan::default();
-        let live = job
-            .connection
-            .read(read_plans.get(&name).unwrap_or(&empty_plan));
-        let apps = job
+    /// Renders one cluster's apps, reads what they need (the kinds and namespaces of their
+    /// objects, and the orphan kinds in their namespaces) and compares each; apps of a
+    /// cluster that cannot be read are skipped. An app whose source could not be fetched
+    /// is not rendered.
+    fn cluster(&self, name: String, job: ClusterJob) -> ClusterRead {
+        let capabilities = std::sync::OnceLock::new();
+        let rendered: Vec<(usize, Option<Result<Rendered, String>>)> = job
             .apps
+            .into_par_iter()
+            .map(|index| {
+                let app = &self.plan[index];
+                let rendered = self.sources.get(&app.source).map(|source| {
+                    self.renderer
+                        .render_app(app, source, Some(&job.connection), &capabilities)
+                });
+                (index, rendered)
+            })
+            .collect();
+        let mut read_plan = ReadPlan {
+            tracking_selector: self.config.tracking.label.clone(),
+            ..ReadPlan::default()
+        };
+        for (index, rendered) in &rendered {
+            if let Some(Ok(rendered)) = rendered {
+                let app = &self.plan[*index];
+                read_plan.add_app(&rendered.objects, app.namespace.as_deref());
+            }
+        }
+        let live = job.connection.read(&read_plan);
+        let apps = rendered
             .into_par_iter()
             .map(|(index, rendered)| (index, self.app(index, rendered, live.as_ref().ok())))
             .collect();
@@ -958,23 +957,16 @@ impl<'a> PolicyStage<'a> {
 /// render cache when it can be opened (without it every app is rendered, nothing is lost).
 struct Renderer<'a> {
     config: &'a Config,
-    connections: &'a HashMap<String, Connection>,
-    /// Asked of a cluster only when one of its apps is a Helm chart.
-    capabilities: HashMap<String, std::sync::OnceLock<Option<Capabilities>>>,
     cache: Option<RenderCache>,
 }
 
 impl<'a> Renderer<'a> {
-    fn new(config: &'a Config, connections: &'a HashMap<String, Connection>) -> Renderer<'a> {
+    fn new(config: &'a Config) -> Renderer<'a> {
         let engines = &config.renderers;
         render::process::configure(
             engines.processes,
             std::time::Duration::from_secs(engines.timeout_seconds),
         );
-        let capabilities = connections
-            .keys()
-            .map(|name| (name.clone(), std::sync::OnceLock::new()))
-            .collect();
         let cache = if engines.cache.enabled {
             RenderCache::open(&cache_dir().join("render-cache.sqlite"), &engines.cache)
                 .map_err(|e| tracing::warn!("{e}; rendering every app"))
@@ -982,25 +974,25 @@ impl<'a> Renderer<'a> {
         } else {
             None
         };
-        Renderer {
-            config,
-            connections,
-            capabilities,
-            cache,
-        }
+        Renderer { config, cache }
     }
 
-    /// Renders one app from its source's commit and gives its objects their namespaces.
+    /// Renders one app from its source's commit and gives its objects their namespaces, by
+    /// what its cluster's connection (if any) says of kinds. `capabilities` holds what the
+    /// cluster serves, asked of it only when one of its apps is a Helm chart.
     fn render_app(
         &self,
         app: &PlannedApp,
         source: &FetchedSource,
-        scopes: &LiveState,
+        connection: Option<&Connection>,
+        capabilities: &std::sync::OnceLock<Option<Capabilities>>,
     ) -> Result<Rendered, String> {
         let kind =
             render::resolve_kind(source, &app.path, app.render).map_err(|e| e.to_string())?;
-        let capabilities = match kind {
-            RenderKind::Helm => self.capabilities(&app.cluster),
+        let capabilities = match (kind, connection) {
+            (RenderKind::Helm, Some(connection)) => capabilities
+                .get_or_init(|| connection.capabilities())
+                .as_ref(),
             _ => None,
         };
         let request = render::Request {
@@ -1016,16 +1008,9 @@ impl<'a> Renderer<'a> {
             Some(cache) => render::render_cached(source, &request, cache),
             None => render::render(source, &request),
         };
+        let empty = LiveState::default();
+        let scopes = connection.map_or(&empty, Connection::scopes);
         place(app, rendered.map_err(|e| e.to_string())?, scopes)
-    }
-
-    /// What a cluster serves, asked once per scan.
-    fn capabilities(&self, cluster: &str) -> Option<&Capabilities> {
-        let connection = self.connections.get(cluster)?;
-        self.capabilities
-            .get(cluster)?
-            .get_or_init(|| connection.capabilities())
-            .as_ref()
     }
 
     /// Trims the cache to its limits and gives this scan's hits and misses.
@@ -1066,17 +1051,22 @@ pub fn render_only(config: &Config, options: &ScanOptions) -> Result<Vec<AppRend
             failure.message
         );
     }
-    let empty = LiveState::default();
-    let renderer = Renderer::new(config, &prepared.connections);
+    let renderer = Renderer::new(config);
+    let capabilities: HashMap<&str, std::sync::OnceLock<Option<Capabilities>>> = prepared
+        .connections
+        .keys()
+        .map(|name| (name.as_str(), std::sync::OnceLock::new()))
+        .collect();
+    let unknown = std::sync::OnceLock::new();
     let mut out = Vec::new();
     for app in &prepared.plan {
         let result = match prepared.sources.get(&app.source) {
             Some(source) => {
-                let scopes = prepared
-                    .connections
-                    .get(&app.cluster)
-                    .map_or(&empty, Connection::scopes);
-                renderer.render_app(app, source, scopes).map(|r| r.objects)
+                let connection = prepared.connections.get(&app.cluster);
+                let capabilities = capabilities.get(app.cluster.as_str()).unwrap_or(&unknown);
+                renderer
+                    .render_app(app, source, connection, capabilities)
+                    .map(|r| r.objects)
             }
             None => Err(format!("source {} could not be fetched", app.source)),
         };
