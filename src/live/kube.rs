@@ -10,7 +10,7 @@ use super::{ClusterError, LiveState, ReadPlan};
 use crate::model::Resource;
 use http::{Request, StatusCode};
 use kube::client::Body;
-use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -689,7 +689,8 @@ impl<'de> Deserialize<'de> for LiveItem {
                             object.insert(key, meta);
                         }
                         _ => {
-                            object.insert(key, map.next_value()?);
+                            let Sized(value) = map.next_value()?;
+                            object.insert(key, value);
                         }
                     }
                 }
@@ -723,13 +724,77 @@ impl<'de> Deserialize<'de> for LiveMetadata {
                             .collect();
                         meta.insert(key, Value::Array(kept));
                     } else {
-                        meta.insert(key, map.next_value()?);
+                        let Sized(value) = map.next_value()?;
+                        meta.insert(key, value);
                     }
                 }
                 Ok(LiveMetadata(Value::Object(meta)))
             }
         }
         deserializer.deserialize_map(Metadata)
+    }
+}
+
+/// A JSON value whose objects hold no spare room: each is built once its members are known,
+/// where inserting them one by one into a growing object leaves up to twice the room
+/// (a one-member object the room of three). Live objects are held by the ten thousand.
+struct Sized(Value);
+
+impl<'de> Deserialize<'de> for Sized {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> Visitor<'de> for Any {
+            type Value = Sized;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Sized, E> {
+                Ok(Sized(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Sized, E> {
+                Ok(Sized(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Sized, E> {
+                Ok(Sized(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Sized, E> {
+                Ok(Sized(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Sized, E> {
+                Ok(Sized(Value::String(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Sized, E> {
+                Ok(Sized(Value::String(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Sized, E> {
+                Ok(Sized(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<Sized, E> {
+                Ok(Sized(Value::Null))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Sized, D::Error> {
+                Sized::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sized, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Sized(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                items.shrink_to_fit();
+                Ok(Sized(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Sized, A::Error> {
+                let mut members: Vec<(String, Value)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let Sized(value) = map.next_value()?;
+                    members.push((key, value));
+                }
+                let mut object = Map::with_capacity(members.len());
+                object.extend(members);
+                Ok(Sized(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_any(Any)
     }
 }
 
@@ -1106,6 +1171,17 @@ mod tests {
         }
         assert!(copy_fields(cases[0]).is_some(), "compact text is copied");
         assert!(copy_fields(cases[4]).is_none(), "other text is parsed");
+    }
+
+    #[test]
+    fn sized_values_decode_as_serde_json_does() {
+        let text = r#"{"a": 1, "b": -2, "c": 2.5, "d": 1e300, "e": null, "f": true,
+            "g": "\u00e9\n", "h": [], "i": {}, "j": [{"k": {"l": [1, "x", null]}}],
+            "a": "again", "m": 18446744073709551615}"#;
+        let Sized(sized) = serde_json::from_str(text).expect("valid JSON");
+        let value: Value = serde_json::from_str(text).expect("valid JSON");
+        assert_eq!(sized, value);
+        assert_eq!(sized.to_string(), value.to_string());
     }
 
     #[test]
