@@ -361,7 +361,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         mut errors,
     } = prepare(config, options, &progress)?;
 
-    // Each cluster in turn, `live.clusters_at_once` at a time: render its apps against what
+    // Cluster by cluster, `live.clusters_at_once` at a time: render its apps against what
     // it says of kinds (scopes, served kinds), read what they need, compare them and check
     // the policies, then let its live objects and (but for self-heal) its desired objects
     // go, so that memory grows with `live.clusters_at_once`, not with the fleet.
