@@ -5,7 +5,9 @@
 //! The API servers run in a child process (this binary, run with `serve`), so that the peak
 //! memory printed (VmHWM of this process) is plumbline's own; both share the machine's cores.
 //!
-//! `cargo bench --bench clusters` (10 x 10,000), or `-- CLUSTERS OBJECTS`.
+//! `cargo bench --bench clusters` (10 x 10,000), or `-- CLUSTERS OBJECTS`. With `scan`, a
+//! whole recorded `plumbline scan` of the fleet instead, once: Git holds the manifests, one
+//! app per cluster, so desired objects are rendered for every cluster.
 
 #[path = "../tests/support/apiserver/mod.rs"]
 mod apiserver;
@@ -15,6 +17,8 @@ use plumbline::diff::{self, Settings};
 use plumbline::live::kube::Limits;
 use plumbline::live::{Connection, ReadPlan};
 use plumbline::model::Resource;
+use plumbline::scan::{self, ScanOptions};
+use plumbline::source::writer::{CommitSpec, RepoWriter};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -23,6 +27,10 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 const NAMESPACES: usize = 50;
+
+/// The allocator of the plumbline binary, so that the reader is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The i-th object of the fleet, as Git declares it, for the app `fleet`.
 fn manifest(i: usize) -> Value {
@@ -65,10 +73,10 @@ fn manifest(i: usize) -> Value {
     }
 }
 
-/// CPU time this process has used (user + system), from /proc/self/stat in clock ticks
-/// of 1/100 s: on a shared machine, a steadier measure than the wall clock.
-fn cpu_seconds() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
+/// CPU time a process has used, (user, system), from /proc/PID/stat in clock ticks of
+/// 1/100 s: on a shared machine, a steadier measure than the wall clock.
+fn cpu_seconds(process: &str) -> (f64, f64) {
+    std::fs::read_to_string(format!("/proc/{process}/stat"))
         .ok()
         .and_then(|stat| {
             // Fields after the command name, which is in parentheses and may hold spaces.
@@ -76,9 +84,16 @@ fn cpu_seconds() -> f64 {
             let fields: Vec<&str> = rest.split_whitespace().collect();
             let user: f64 = fields.get(11)?.parse().ok()?;
             let system: f64 = fields.get(12)?.parse().ok()?;
-            Some((user + system) / 100.0)
+            Some((user / 100.0, system / 100.0))
         })
-        .unwrap_or(0.0)
+        .unwrap_or((0.0, 0.0))
+}
+
+/// CPU used since `before`, as "T s (S s system)".
+fn cpu_since(process: &str, before: (f64, f64)) -> String {
+    let (user, system) = cpu_seconds(process);
+    let system = system - before.1;
+    format!("{:.2} s ({system:.2} s system)", user - before.0 + system)
 }
 
 fn peak_memory_mib() -> f64 {
@@ -162,6 +177,7 @@ fn main() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the API server process");
+    let server_pid = servers.id().to_string();
     let mut ready = String::new();
     BufReader::new(servers.stdout.take().expect("child stdout"))
         .read_line(&mut ready)
@@ -171,6 +187,12 @@ fn main() {
         "seeded {clusters} clusters x {objects} objects in {:.1?} (separate process)",
         started.elapsed()
     );
+    if raw.iter().any(|a| a == "scan") {
+        scan_fleet(clusters, objects, dir.path(), &server_pid);
+        drop(servers.stdin.take());
+        let _ = servers.wait();
+        return;
+    }
     let desired = desired_objects(objects);
     let accesses: Vec<ClusterAccess> = (0..clusters)
         .map(|n| ClusterAccess::Kube {
@@ -200,7 +222,8 @@ fn main() {
             .build()
             .expect("pool");
         let started = Instant::now();
-        let cpu_before = cpu_seconds();
+        let cpu_before = cpu_seconds("self");
+        let server_cpu_before = cpu_seconds(&server_pid);
         let results: Vec<(usize, usize)> = pool.install(|| {
             accesses
                 .par_iter()
@@ -225,14 +248,84 @@ fn main() {
                 .collect()
         });
         let elapsed = started.elapsed();
-        let cpu = cpu_seconds() - cpu_before;
+        let cpu = cpu_since("self", cpu_before);
+        let server_cpu = cpu_since(&server_pid, server_cpu_before);
         let read: usize = results.iter().map(|r| r.0).sum();
         let drift: usize = results.iter().map(|r| r.1).sum();
         println!(
-            "round {round}: {clusters} clusters x {objects} objects: {read} live objects read, indexed and diffed in {elapsed:.2?}, {cpu:.2} s of CPU ({drift} not in sync); peak RSS {:.0} MiB (before reading: {before:.0} MiB; servers in another process)",
+            "round {round}: {clusters} clusters x {objects} objects: {read} live objects read, indexed and diffed in {elapsed:.2?}, CPU {cpu}, servers' CPU {server_cpu} ({drift} not in sync); peak RSS {:.0} MiB (before reading: {before:.0} MiB; servers in another process)",
             peak_memory_mib()
         );
     }
     drop(servers.stdin.take());
     let _ = servers.wait();
+}
+
+/// One recorded scan of the fleet as the command runs it: sources, render, read, diff,
+/// history, store.
+fn scan_fleet(clusters: usize, objects: usize, dir: &Path, server_pid: &str) {
+    std::env::set_var("PLUMBLINE_CACHE", dir.join("cache"));
+    let files: Vec<(String, Option<Vec<u8>>)> = (0..NAMESPACES)
+        .map(|ns| {
+            let documents: Vec<String> = (ns..objects)
+                .step_by(NAMESPACES)
+                .map(|i| manifest(i).to_string())
+                .collect();
+            let text = documents.join("\n---\n");
+            (format!("fleet/team-{ns}.yaml"), Some(text.into_bytes()))
+        })
+        .collect();
+    let mut writer = RepoWriter::init(&dir.join("repo"), true).expect("repository");
+    let spec = CommitSpec {
+        author_name: "Fleet Bot".into(),
+        author_email: "fleet@example.com".into(),
+        time: 1_761_000_000,
+        message: "the fleet".into(),
+        changes: files,
+    };
+    writer.commit("main", &spec).expect("commit");
+    let mut config = format!(
+        "database: {}\nsources:\n  - {{name: fleet, url: {}, revision: main}}\n\
+         live: {{qps: 1000, burst: 1000}}\nclusters:\n",
+        dir.join("plumbline.db").display(),
+        dir.join("repo").display()
+    );
+    for n in 0..clusters {
+        config.push_str(&format!(
+            "  - {{name: c{n}, kubeconfig: {}}}\n",
+            kubeconfig(dir, n).display()
+        ));
+    }
+    config.push_str("apps:\n");
+    for n in 0..clusters {
+        config.push_str(&format!(
+            "  - {{name: fleet-{n}, source: fleet, path: fleet, cluster: c{n}, render: plain}}\n"
+        ));
+    }
+    let config_path = dir.join("plumbline.yaml");
+    std::fs::write(&config_path, config).expect("configuration");
+    let config = plumbline::config::load(&config_path).expect("valid configuration");
+    let options = ScanOptions {
+        apps: Vec::new(),
+        clusters: Vec::new(),
+        progress: false,
+        record: true,
+        self_heal_only: false,
+    };
+    let before = peak_memory_mib();
+    let started = Instant::now();
+    let cpu_before = cpu_seconds("self");
+    let server_cpu_before = cpu_seconds(server_pid);
+    let outcome = scan::run(&config, &options).expect("scan");
+    let elapsed = started.elapsed();
+    let summary = &outcome.result.summary;
+    println!(
+        "scan: {clusters} clusters x {objects} objects: {} compared ({} in sync, {} errors) in {elapsed:.2?}, CPU {}, servers' CPU {}; peak RSS {:.0} MiB (before the scan: {before:.0} MiB)",
+        summary.resources,
+        summary.in_sync,
+        outcome.result.errors.len(),
+        cpu_since("self", cpu_before),
+        cpu_since(server_pid, server_cpu_before),
+        peak_memory_mib()
+    );
 }

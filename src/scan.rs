@@ -1,6 +1,7 @@
 //! The orchestrator: the only module that knows the order of the stages of a scan.
 //!
-//! sources -> plan (apps x clusters) -> live -> render -> diff -> history -> store.
+//! sources -> plan (apps x clusters) -> for each cluster, several at once: render -> live
+//! -> diff -> policies; then history -> store.
 //! A failing source, cluster or app is recorded and the rest of the scan goes on.
 
 use crate::config::{AppConfig, ClusterAccess, Config, HelmConfig, IgnoreRule, RenderKind};
@@ -250,8 +251,8 @@ fn connect(config: &Config, name: &str) -> Result<Connection, ClusterError> {
     Connection::open(&cluster.access, &limits(config))
 }
 
-/// Threads for connecting to and reading clusters: waiting on API servers, not computing,
-/// so as many as `live.clusters_at_once`, whatever the number of cores.
+/// Threads for connecting to, reading and comparing clusters: mostly waiting on API
+/// servers, so as many as `live.clusters_at_once`, whatever the number of cores.
 fn cluster_pool(config: &Config) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(config.live.clusters_at_once.max(1))
@@ -360,55 +361,110 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         mut errors,
     } = prepare(config, options, &progress)?;
 
-    // Render every app against what its cluster says of kinds (scopes, served kinds).
-    progress.message("rendering");
-    let renderer = Renderer::new(config, &connections);
-    let rendered: Vec<Option<Result<Rendered, String>>> = plan
-        .par_iter()
-        .map(|app| {
-            let source = sources.get(&app.source)?;
-            let connection = connections.get(&app.cluster)?;
-            Some(renderer.render_app(app, source, connection.scopes()))
+    // Cluster by cluster, `live.clusters_at_once` at a time: render its apps against what
+    // it says of kinds (scopes, served kinds), read what they need, compare them and check
+    // the policies, then let its live objects and (but for self-heal) its desired objects
+    // go, so that memory grows with `live.clusters_at_once`, not with the fleet.
+    progress.message("rendering, reading and comparing clusters");
+    let renderer = Renderer::new(config);
+    let hash_key = match HashKey::load(&cache_dir()) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::warn!("no key for Secret value digests, so a drifted Secret value that changes again will not alert: {e}");
+            None
+        }
+    };
+    let mut jobs: HashMap<String, ClusterJob> = connections
+        .into_iter()
+        .map(|(name, connection)| {
+            let job = ClusterJob {
+                connection,
+                apps: Vec::new(),
+            };
+            (name, job)
         })
         .collect();
-    let render_stats = renderer.finish();
-
-    // Read from each cluster what its rendered apps need, clusters in parallel.
-    progress.message("reading clusters");
-    let mut read_plans: HashMap<String, ReadPlan> = HashMap::new();
-    for (app, rendered) in plan.iter().zip(&rendered) {
-        if let Some(Ok(rendered)) = rendered {
-            read_plans
-                .entry(app.cluster.clone())
-                .or_insert_with(|| ReadPlan {
-                    tracking_selector: config.tracking.label.clone(),
-                    ..ReadPlan::default()
-                })
-                .add_app(&rendered.objects, app.namespace.as_deref());
+    // Apps on a cluster that could not be connected are skipped.
+    let mut unread = Vec::new();
+    for (index, app) in plan.iter().enumerate() {
+        match jobs.get_mut(&app.cluster) {
+            Some(job) => job.apps.push(index),
+            None => unread.push(index),
         }
     }
-    let empty_plan = ReadPlan::default();
-    let read: Vec<(String, Result<LiveState, ClusterError>)> = cluster_pool(config).install(|| {
-        connections
-            .into_par_iter()
-            .map(|(name, connection)| {
-                let plan = read_plans.get(&name).unwrap_or(&empty_plan);
-                let state = connection.read(plan);
-                (name, state)
+    let mut outcomes: Vec<Option<AppOutcome>> = plan.iter().map(|_| None).collect();
+    let mut policy_stage = policies.as_ref().map(|set| PolicyStage::new(set, config));
+    let mut evaluations: HashMap<String, policy::Evaluation> = HashMap::new();
+    let compare = Compare {
+        plan: &plan,
+        sources: &sources,
+        renderer: &renderer,
+        config,
+        hash_key: hash_key.as_ref(),
+        progress: &progress,
+    };
+    let pool = cluster_pool(config);
+    // At most one compared cluster waits for the policy stage besides the ones being read.
+    let (sender, received) = std::sync::mpsc::sync_channel::<ClusterRead>(1);
+    std::thread::scope(|scope| -> Result<(), ScanFailure> {
+        let compare = &compare;
+        scope.spawn(move || {
+            pool.install(|| {
+                jobs.into_par_iter()
+                    .for_each_with(sender, |sender, (name, job)| {
+                        let read = compare.cluster(name, job);
+                        // The receiver is gone only when the scan failed already.
+                        let _ = sender.send(read);
+                    })
             })
-            .collect()
-    });
-    let mut clusters: HashMap<String, LiveState> = HashMap::new();
-    for (name, state) in read {
-        match state {
-            Ok(state) => {
-                clusters.insert(name, state);
+        });
+        for read in received {
+            if let Some(stage) = policy_stage.as_mut() {
+                let apps: Vec<(&PlannedApp, &AppOutcome)> = read
+                    .apps
+                    .iter()
+                    .map(|(index, outcome)| (&plan[*index], outcome))
+                    .collect();
+                let evaluation =
+                    stage.cluster(&read.name, &apps, read.live.as_ref().ok(), store.as_ref())?;
+                evaluations.insert(read.name.clone(), evaluation);
             }
-            Err(e) => {
-                cluster_failures.insert(name, e);
+            if let Err(e) = read.live {
+                cluster_failures.insert(read.name, e);
+            }
+            for (index, mut outcome) in read.apps {
+                // Only self-heal acts on desired objects after this.
+                if !plan[index].self_heal {
+                    if let Some(rendered) = outcome.rendered.as_mut() {
+                        rendered.objects = Vec::new();
+                    }
+                }
+                outcomes[index] = Some(outcome);
             }
         }
+        Ok(())
+    })?;
+    for index in unread {
+        outcomes[index] = Some(compare.app(index, None, None));
     }
+    let render_stats = renderer.finish();
+    if let Some(stage) = policy_stage.as_mut() {
+        for cluster in &cluster_names {
+            if evaluations.contains_key(cluster) {
+                continue;
+            }
+            let apps: Vec<(&PlannedApp, &AppOutcome)> = plan
+                .iter()
+                .zip(&outcomes)
+                .filter(|(app, _)| &app.cluster == cluster)
+                .filter_map(|(app, outcome)| Some((app, outcome.as_ref()?)))
+                .collect();
+            let evaluation = stage.cluster(cluster, &apps, None, store.as_ref())?;
+            evaluations.insert(cluster.clone(), evaluation);
+        }
+    }
+    progress.finish();
+
     let mut cluster_results = Vec::new();
     for name in &cluster_names {
         match cluster_failures.get(name) {
@@ -433,33 +489,15 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         }
     }
 
-    // Compare every app whose desired and live state are both known.
-    progress.message("comparing");
-    let hash_key = match HashKey::load(&cache_dir()) {
-        Ok(key) => Some(key),
-        Err(e) => {
-            tracing::warn!("no key for Secret value digests, so a drifted Secret value that changes again will not alert: {e}");
-            None
-        }
-    };
-    let per_app: Vec<AppOutcome> = plan
-        .par_iter()
-        .zip(rendered)
-        .map(|(app, rendered)| {
-            let live = clusters.get(&app.cluster);
-            let outcome = compare_app(app, rendered, live, config, hash_key.as_ref());
-            progress.tick();
-            outcome
-        })
-        .collect();
-    progress.finish();
-
     let mut findings: Vec<Finding> = Vec::new();
     let mut heal_inputs = Vec::new();
     let mut app_records = Vec::new();
     let mut inputs_by_source: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
-    let mut desired_by_app: Vec<Option<Rendered>> = Vec::with_capacity(plan.len());
-    for (app, outcome) in plan.iter().zip(per_app) {
+    let compared = plan
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(app, outcome)| Some((app, outcome?)));
+    for (app, outcome) in compared {
         errors.extend(outcome.errors);
         if let Some(rendered) = &outcome.rendered {
             let mut inputs = rendered.inputs.clone();
@@ -476,15 +514,14 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
             path: app.path.clone(),
             commit: sources.get(&app.source).map(|s| s.commit.clone()),
             status: outcome.status.to_string(),
-            objects: outcome.rendered.as_ref().map_or(0, |r| r.objects.len()),
+            objects: outcome.objects,
         });
         if app.self_heal && outcome.status == "ok" {
-            if let Some(rendered) = &outcome.rendered {
-                heal_inputs.push((app.clone(), rendered.objects.clone()));
+            if let Some(rendered) = outcome.rendered {
+                heal_inputs.push((app.clone(), rendered.objects));
             }
         }
         findings.extend(outcome.findings);
-        desired_by_app.push(outcome.rendered);
     }
 
     // Audit trail and last commits, one history walk per source.
@@ -518,40 +555,21 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
     trail.sort_by(|a, b| {
         (&b.commit.committer_time, &a.commit.sha).cmp(&(&a.commit.committer_time, &b.commit.sha))
     });
-    findings.sort_by(|a, b| {
-        (&a.cluster, &a.app, &a.group, &a.kind, &a.namespace, &a.name).cmp(&(
-            &b.cluster,
-            &b.app,
-            &b.group,
-            &b.kind,
-            &b.namespace,
-            &b.name,
-        ))
-    });
-    // Policies on desired and live state, one cluster at a time.
-    let mut policy_results = Vec::new();
-    let mut expired_waivers = Vec::new();
-    let mut policy_rules = Vec::new();
-    if let Some(set) = &policies {
-        progress.message("checking policies");
-        let evaluations = check_policies(
-            set,
-            config,
-            &plan,
-            &desired_by_app,
-            &clusters,
-            &cluster_names,
-            &findings,
-            store.as_ref(),
-        )?;
-        policy_results = evaluations
-            .iter()
-            .flat_map(policy::audit::results)
-            .collect();
-        expired_waivers = policy::audit::expired_waivers(&evaluations);
-        policy_rules = policy::audit::rules(set);
-    }
-    drop(clusters);
+    findings.sort_by(finding_order);
+    // Policy results in the order of the clusters' names.
+    let evaluations: Vec<policy::Evaluation> = cluster_names
+        .iter()
+        .filter_map(|cluster| evaluations.remove(cluster))
+        .collect();
+    let policy_results: Vec<_> = evaluations
+        .iter()
+        .flat_map(policy::audit::results)
+        .collect();
+    let expired_waivers = policy::audit::expired_waivers(&evaluations);
+    let policy_rules = policies
+        .as_ref()
+        .map(policy::audit::rules)
+        .unwrap_or_default();
 
     let mut summary = Summary::default();
     for finding in &findings {
@@ -666,6 +684,8 @@ fn send_alerts(store: &mut Store, config: &Config, result: &ScanResult) {
 
 struct AppOutcome {
     status: &'static str,
+    /// Desired objects rendered (kept when `rendered` lets them go).
+    objects: usize,
     rendered: Option<Rendered>,
     findings: Vec<Finding>,
     errors: Vec<ScanError>,
@@ -682,6 +702,7 @@ fn compare_app(
 ) -> AppOutcome {
     let fail = |stage: Stage, message: String| AppOutcome {
         status: "error",
+        objects: 0,
         rendered: None,
         findings: Vec::new(),
         errors: vec![ScanError {
@@ -697,6 +718,7 @@ fn compare_app(
         None => {
             return AppOutcome {
                 status: "skipped",
+                objects: 0,
                 rendered: None,
                 findings: Vec::new(),
                 errors: Vec::new(),
@@ -706,6 +728,7 @@ fn compare_app(
     let Some(live) = live else {
         return AppOutcome {
             status: "skipped",
+            objects: rendered.objects.len(),
             rendered: Some(rendered),
             findings: Vec::new(),
             errors: Vec::new(),
@@ -718,6 +741,7 @@ fn compare_app(
     let findings = diff::diff_app(&app.name, &app.cluster, &rendered.objects, live, &settings);
     AppOutcome {
         status: "ok",
+        objects: rendered.objects.len(),
         rendered: Some(rendered),
         findings,
         errors: Vec::new(),
@@ -757,95 +781,192 @@ pub fn load_policies(config: &Config) -> Result<Option<PolicySet>, ScanFailure> 
         })
 }
 
-/// Evaluates the policies cluster by cluster: desired objects of every app, their live
+/// The order of a scan's findings: cluster, app, then the object's key.
+fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    (&a.cluster, &a.app, &a.group, &a.kind, &a.namespace, &a.name).cmp(&(
+        &b.cluster,
+        &b.app,
+        &b.group,
+        &b.kind,
+        &b.namespace,
+        &b.name,
+    ))
+}
+
+/// A connected cluster and its apps (indexes in the plan), to render, read and compare.
+struct ClusterJob {
+    connection: Connection,
+    apps: Vec<usize>,
+}
+
+/// A cluster read and compared: its live objects (or why they could not be read), kept
+/// only until its policies are checked, and its apps' outcomes.
+struct ClusterRead {
+    name: String,
+    live: Result<LiveState, ClusterError>,
+    apps: Vec<(usize, AppOutcome)>,
+}
+
+/// What rendering and comparing apps needs besides the apps.
+struct Compare<'a> {
+    plan: &'a [PlannedApp],
+    sources: &'a HashMap<String, FetchedSource>,
+    renderer: &'a Renderer<'a>,
+    config: &'a Config,
+    hash_key: Option<&'a HashKey>,
+    progress: &'a Progress,
+}
+
+impl Compare<'_> {
+    /// Renders one cluster's apps, reads what they need (the kinds and namespaces of their
+    /// objects, and the orphan kinds in their namespaces) and compares each; apps of a
+    /// cluster that cannot be read are skipped. An app whose source could not be fetched
+    /// is not rendered.
+    fn cluster(&self, name: String, job: ClusterJob) -> ClusterRead {
+        let capabilities = std::sync::OnceLock::new();
+        let rendered: Vec<(usize, Option<Result<Rendered, String>>)> = job
+            .apps
+            .into_par_iter()
+            .map(|index| {
+                let app = &self.plan[index];
+                let rendered = self.sources.get(&app.source).map(|source| {
+                    self.renderer
+                        .render_app(app, source, Some(&job.connection), &capabilities)
+                });
+                (index, rendered)
+            })
+            .collect();
+        let mut read_plan = ReadPlan {
+            tracking_selector: self.config.tracking.label.clone(),
+            ..ReadPlan::default()
+        };
+        for (index, rendered) in &rendered {
+            if let Some(Ok(rendered)) = rendered {
+                let app = &self.plan[*index];
+                read_plan.add_app(&rendered.objects, app.namespace.as_deref());
+            }
+        }
+        let live = job.connection.read(&read_plan);
+        let apps = rendered
+            .into_par_iter()
+            .map(|(index, rendered)| (index, self.app(index, rendered, live.as_ref().ok())))
+            .collect();
+        ClusterRead { name, live, apps }
+    }
+
+    fn app(
+        &self,
+        index: usize,
+        rendered: Option<Result<Rendered, String>>,
+        live: Option<&LiveState>,
+    ) -> AppOutcome {
+        let outcome = compare_app(
+            &self.plan[index],
+            rendered,
+            live,
+            self.config,
+            self.hash_key,
+        );
+        self.progress.tick();
+        outcome
+    }
+}
+
+/// The policy stage, one cluster at a time: desired objects of every app, their live
 /// state, orphans and unmanaged objects, with how long each drift has been open.
-#[allow(clippy::too_many_arguments)]
-fn check_policies(
-    set: &PolicySet,
-    config: &Config,
-    plan: &[PlannedApp],
-    desired_by_app: &[Option<Rendered>],
-    clusters: &HashMap<String, LiveState>,
-    cluster_names: &[String],
-    findings: &[Finding],
-    store: Option<&Store>,
-) -> Result<Vec<policy::Evaluation>, ScanFailure> {
-    let now = chrono::Utc::now();
-    let drifted: Vec<&Finding> = findings
-        .iter()
-        .filter(|f| {
-            matches!(
-                f.status,
-                Status::Modified | Status::Missing | Status::Orphaned
-            )
-        })
-        .collect();
-    let since = match store {
-        Some(store) => store.drift_open_since(&drifted)?,
-        None => HashMap::new(),
-    };
-    let open_hours: HashMap<(String, ResourceKey), f64> = since
-        .into_iter()
-        .filter_map(|(key, first)| {
-            let first = chrono::DateTime::parse_from_rfc3339(&first).ok()?;
-            // Seen by an earlier scan: open for at least a second, even when both scans
-            // started within the same second (times are stored to the second).
-            let seconds = (now - first.with_timezone(&chrono::Utc))
-                .num_seconds()
-                .max(1);
-            Some((key, seconds as f64 / 3600.0))
-        })
-        .collect();
-    let mut context = policy::Context::new(now.date_naive());
-    context.waivers = config.waivers.clone();
-    context.drift_sla = config.drift_sla;
-    let mut evaluations = Vec::new();
-    for cluster in cluster_names {
-        let apps: Vec<policy::audit::AppObjects> = plan
+struct PolicyStage<'a> {
+    set: &'a PolicySet,
+    context: policy::Context,
+}
+
+impl<'a> PolicyStage<'a> {
+    fn new(set: &'a PolicySet, config: &Config) -> PolicyStage<'a> {
+        let mut context = policy::Context::new(chrono::Utc::now().date_naive());
+        context.waivers = config.waivers.clone();
+        context.drift_sla = config.drift_sla;
+        PolicyStage { set, context }
+    }
+
+    /// Checks one cluster: its apps with their outcomes, and its live objects when it
+    /// could be read.
+    fn cluster(
+        &mut self,
+        cluster: &str,
+        apps: &[(&PlannedApp, &AppOutcome)],
+        live: Option<&LiveState>,
+        store: Option<&Store>,
+    ) -> Result<policy::Evaluation, ScanFailure> {
+        let mut findings: Vec<&Finding> = apps
             .iter()
-            .zip(desired_by_app)
-            .filter(|(app, _)| &app.cluster == cluster)
-            .filter_map(|(app, rendered)| {
+            .flat_map(|(_, outcome)| &outcome.findings)
+            .collect();
+        findings.sort_by(|a, b| finding_order(a, b));
+        let drifted: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.status,
+                    Status::Modified | Status::Missing | Status::Orphaned
+                )
+            })
+            .copied()
+            .collect();
+        let since = match store {
+            Some(store) => store.drift_open_since(&drifted)?,
+            None => HashMap::new(),
+        };
+        let now = chrono::Utc::now();
+        let open_hours: HashMap<(String, ResourceKey), f64> = since
+            .into_iter()
+            .filter_map(|(key, first)| {
+                let first = chrono::DateTime::parse_from_rfc3339(&first).ok()?;
+                // Seen by an earlier scan: open for at least a second, even when both scans
+                // started within the same second (times are stored to the second).
+                let seconds = (now - first.with_timezone(&chrono::Utc))
+                    .num_seconds()
+                    .max(1);
+                Some((key, seconds as f64 / 3600.0))
+            })
+            .collect();
+        let apps = apps
+            .iter()
+            .filter_map(|(app, outcome)| {
                 Some(policy::audit::AppObjects {
                     app: &app.name,
                     namespace: app.namespace.as_deref(),
-                    desired: &rendered.as_ref()?.objects,
+                    desired: &outcome.rendered.as_ref()?.objects,
                 })
             })
             .collect();
         let input = policy::audit::ClusterInput {
             cluster,
             apps,
-            live: clusters.get(cluster),
-            findings: findings.iter().filter(|f| &f.cluster == cluster).collect(),
+            live,
+            findings,
             open_hours: &open_hours,
         };
-        evaluations.push(policy::audit::evaluate_cluster(set, &input, &mut context));
+        Ok(policy::audit::evaluate_cluster(
+            self.set,
+            &input,
+            &mut self.context,
+        ))
     }
-    Ok(evaluations)
 }
 
 /// Renders apps for one scan: the configured engines, each cluster's capabilities, and the
 /// render cache when it can be opened (without it every app is rendered, nothing is lost).
 struct Renderer<'a> {
     config: &'a Config,
-    connections: &'a HashMap<String, Connection>,
-    /// Asked of a cluster only when one of its apps is a Helm chart.
-    capabilities: HashMap<String, std::sync::OnceLock<Option<Capabilities>>>,
     cache: Option<RenderCache>,
 }
 
 impl<'a> Renderer<'a> {
-    fn new(config: &'a Config, connections: &'a HashMap<String, Connection>) -> Renderer<'a> {
+    fn new(config: &'a Config) -> Renderer<'a> {
         let engines = &config.renderers;
         render::process::configure(
             engines.processes,
             std::time::Duration::from_secs(engines.timeout_seconds),
         );
-        let capabilities = connections
-            .keys()
-            .map(|name| (name.clone(), std::sync::OnceLock::new()))
-            .collect();
         let cache = if engines.cache.enabled {
             RenderCache::open(&cache_dir().join("render-cache.sqlite"), &engines.cache)
                 .map_err(|e| tracing::warn!("{e}; rendering every app"))
@@ -853,25 +974,25 @@ impl<'a> Renderer<'a> {
         } else {
             None
         };
-        Renderer {
-            config,
-            connections,
-            capabilities,
-            cache,
-        }
+        Renderer { config, cache }
     }
 
-    /// Renders one app from its source's commit and gives its objects their namespaces.
+    /// Renders one app from its source's commit and gives its objects their namespaces, by
+    /// what its cluster's connection (if any) says of kinds. `capabilities` holds what the
+    /// cluster serves, asked of it only when one of its apps is a Helm chart.
     fn render_app(
         &self,
         app: &PlannedApp,
         source: &FetchedSource,
-        scopes: &LiveState,
+        connection: Option<&Connection>,
+        capabilities: &std::sync::OnceLock<Option<Capabilities>>,
     ) -> Result<Rendered, String> {
         let kind =
             render::resolve_kind(source, &app.path, app.render).map_err(|e| e.to_string())?;
-        let capabilities = match kind {
-            RenderKind::Helm => self.capabilities(&app.cluster),
+        let capabilities = match (kind, connection) {
+            (RenderKind::Helm, Some(connection)) => capabilities
+                .get_or_init(|| connection.capabilities())
+                .as_ref(),
             _ => None,
         };
         let request = render::Request {
@@ -887,16 +1008,9 @@ impl<'a> Renderer<'a> {
             Some(cache) => render::render_cached(source, &request, cache),
             None => render::render(source, &request),
         };
+        let empty = LiveState::default();
+        let scopes = connection.map_or(&empty, Connection::scopes);
         place(app, rendered.map_err(|e| e.to_string())?, scopes)
-    }
-
-    /// What a cluster serves, asked once per scan.
-    fn capabilities(&self, cluster: &str) -> Option<&Capabilities> {
-        let connection = self.connections.get(cluster)?;
-        self.capabilities
-            .get(cluster)?
-            .get_or_init(|| connection.capabilities())
-            .as_ref()
     }
 
     /// Trims the cache to its limits and gives this scan's hits and misses.
@@ -937,17 +1051,22 @@ pub fn render_only(config: &Config, options: &ScanOptions) -> Result<Vec<AppRend
             failure.message
         );
     }
-    let empty = LiveState::default();
-    let renderer = Renderer::new(config, &prepared.connections);
+    let renderer = Renderer::new(config);
+    let capabilities: HashMap<&str, std::sync::OnceLock<Option<Capabilities>>> = prepared
+        .connections
+        .keys()
+        .map(|name| (name.as_str(), std::sync::OnceLock::new()))
+        .collect();
+    let unknown = std::sync::OnceLock::new();
     let mut out = Vec::new();
     for app in &prepared.plan {
         let result = match prepared.sources.get(&app.source) {
             Some(source) => {
-                let scopes = prepared
-                    .connections
-                    .get(&app.cluster)
-                    .map_or(&empty, Connection::scopes);
-                renderer.render_app(app, source, scopes).map(|r| r.objects)
+                let connection = prepared.connections.get(&app.cluster);
+                let capabilities = capabilities.get(app.cluster.as_str()).unwrap_or(&unknown);
+                renderer
+                    .render_app(app, source, connection, capabilities)
+                    .map(|r| r.objects)
             }
             None => Err(format!("source {} could not be fetched", app.source)),
         };

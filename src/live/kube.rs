@@ -10,8 +10,9 @@ use super::{ClusterError, LiveState, ReadPlan};
 use crate::model::Resource;
 use http::{Request, StatusCode};
 use kube::client::Body;
-use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -688,7 +689,8 @@ impl<'de> Deserialize<'de> for LiveItem {
                             object.insert(key, meta);
                         }
                         _ => {
-                            object.insert(key, map.next_value()?);
+                            let Sized(value) = map.next_value()?;
+                            object.insert(key, value);
                         }
                     }
                 }
@@ -722,13 +724,77 @@ impl<'de> Deserialize<'de> for LiveMetadata {
                             .collect();
                         meta.insert(key, Value::Array(kept));
                     } else {
-                        meta.insert(key, map.next_value()?);
+                        let Sized(value) = map.next_value()?;
+                        meta.insert(key, value);
                     }
                 }
                 Ok(LiveMetadata(Value::Object(meta)))
             }
         }
         deserializer.deserialize_map(Metadata)
+    }
+}
+
+/// A JSON value whose objects hold no spare room: each is built once its members are known,
+/// where inserting them one by one into a growing object leaves up to twice the room
+/// (a one-member object the room of three). Live objects are held by the ten thousand.
+struct Sized(Value);
+
+impl<'de> Deserialize<'de> for Sized {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> Visitor<'de> for Any {
+            type Value = Sized;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Sized, E> {
+                Ok(Sized(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Sized, E> {
+                Ok(Sized(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Sized, E> {
+                Ok(Sized(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Sized, E> {
+                Ok(Sized(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Sized, E> {
+                Ok(Sized(Value::String(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Sized, E> {
+                Ok(Sized(Value::String(v)))
+            }
+            fn visit_unit<E>(self) -> Result<Sized, E> {
+                Ok(Sized(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<Sized, E> {
+                Ok(Sized(Value::Null))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Sized, D::Error> {
+                Sized::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sized, A::Error> {
+                let mut items = Vec::new();
+                while let Some(Sized(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                items.shrink_to_fit();
+                Ok(Sized(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Sized, A::Error> {
+                let mut members: Vec<(String, Value)> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let Sized(value) = map.next_value()?;
+                    members.push((key, value));
+                }
+                let mut object = Map::with_capacity(members.len());
+                object.extend(members);
+                Ok(Sized(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_any(Any)
     }
 }
 
@@ -739,7 +805,7 @@ struct ManagedEntry {
     operation: Option<String>,
     subresource: Option<String>,
     #[serde(rename = "fieldsV1")]
-    fields: Option<Value>,
+    fields: Option<Box<RawValue>>,
 }
 
 impl ManagedEntry {
@@ -755,16 +821,92 @@ impl ManagedEntry {
         if let Some(subresource) = self.subresource {
             entry.insert("subresource".into(), Value::String(subresource));
         }
-        if let Some(mut fields) = self.fields {
-            if let Some(map) = fields.as_object_mut() {
-                // `{}` owns the whole object: only a set that becomes empty is dropped.
-                if map.remove("f:status").is_some() && map.is_empty() {
-                    return None;
-                }
-            }
-            entry.insert("fieldsV1".into(), Value::String(fields.to_string()));
+        if let Some(fields) = self.fields {
+            entry.insert("fieldsV1".into(), Value::String(fields_text(fields.get())?));
         }
         Some(Value::Object(entry))
+    }
+}
+
+/// A `fieldsV1` set as the comparison keeps it: compact JSON text without `f:status`, or
+/// `None` when it owns only `f:status` (`{}` owns the whole object and is kept).
+fn fields_text(raw: &str) -> Option<String> {
+    if let Some(kept) = copy_fields(raw) {
+        return kept;
+    }
+    let Ok(mut fields) = serde_json::from_str::<Value>(raw) else {
+        return Some(raw.to_string());
+    };
+    if let Some(map) = fields.as_object_mut() {
+        if map.remove("f:status").is_some() && map.is_empty() {
+            return None;
+        }
+    }
+    Some(fields.to_string())
+}
+
+/// [`fields_text`] without building the set's tree, for text that writing out would not
+/// change (no whitespace, only the escapes serde_json writes), as API servers send it: the
+/// top-level members other than `f:status` are copied as they are. `None` when the text
+/// is not such. A set holds only objects and string keys, so no number can be respelled.
+fn copy_fields(raw: &str) -> Option<Option<String>> {
+    let bytes = raw.as_bytes();
+    let mut escaped = false;
+    for &b in bytes {
+        if escaped {
+            if !matches!(b, b'"' | b'\\' | b'n' | b't' | b'r' | b'b' | b'f') {
+                return None;
+            }
+            escaped = false;
+        } else if b == b'\\' {
+            escaped = true;
+        } else if b.is_ascii_whitespace() {
+            return None;
+        }
+    }
+    let Members(members) = serde_json::from_str(raw).ok()?;
+    let mut text = Vec::with_capacity(raw.len());
+    text.push(b'{');
+    let mut status = false;
+    for (key, value) in members {
+        if key == "f:status" {
+            status = true;
+            continue;
+        }
+        if text.len() > 1 {
+            text.push(b',');
+        }
+        serde_json::to_writer(&mut text, &key).ok()?;
+        text.push(b':');
+        text.extend_from_slice(value.get().as_bytes());
+    }
+    text.push(b'}');
+    if status && text.len() == 2 {
+        return Some(None);
+    }
+    String::from_utf8(text).ok().map(Some)
+}
+
+/// The members of a JSON object, their values left as the text they are.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    members.push((key, map.next_value()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Object)
     }
 }
 
@@ -1002,6 +1144,44 @@ mod tests {
             "app.kubernetes.io%2Finstance"
         );
         assert_eq!(encode("a in (x,y)"), "a%20in%20%28x%2Cy%29");
+    }
+
+    #[test]
+    fn fields_are_kept_as_compact_text_without_status() {
+        let cases = [
+            r#"{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"app\"}":{".":{},"f:image":{}}}}}"#,
+            r#"{"f:spec":{"f:replicas":{}},"f:status":{"f:readyReplicas":{}}}"#,
+            r#"{"f:status":{"f:readyReplicas":{}}}"#,
+            r#"{}"#,
+            r#"{ "f:spec" : { "f:replicas" : {} }, "f:status": {} }"#,
+            r#"{"f:data":{"f:a\u00e9\/b":{}},"f:status":{}}"#,
+            r#"{"f:data":{"f:line\nbreak":{}}}"#,
+            r#"null"#,
+        ];
+        for raw in cases {
+            let expected = serde_json::from_str::<Value>(raw).ok().and_then(|mut v| {
+                if let Some(map) = v.as_object_mut() {
+                    if map.remove("f:status").is_some() && map.is_empty() {
+                        return None;
+                    }
+                }
+                Some(v.to_string())
+            });
+            assert_eq!(fields_text(raw), expected, "{raw}");
+        }
+        assert!(copy_fields(cases[0]).is_some(), "compact text is copied");
+        assert!(copy_fields(cases[4]).is_none(), "other text is parsed");
+    }
+
+    #[test]
+    fn sized_values_decode_as_serde_json_does() {
+        let text = r#"{"a": 1, "b": -2, "c": 2.5, "d": 1e300, "e": null, "f": true,
+            "g": "\u00e9\n", "h": [], "i": {}, "j": [{"k": {"l": [1, "x", null]}}],
+            "a": "again", "m": 18446744073709551615}"#;
+        let Sized(sized) = serde_json::from_str(text).expect("valid JSON");
+        let value: Value = serde_json::from_str(text).expect("valid JSON");
+        assert_eq!(sized, value);
+        assert_eq!(sized.to_string(), value.to_string());
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tower::ServiceExt as _;
 use super::fields::Schema;
 use super::resources::{self, ResourceType};
 use super::selector::{FieldSelector, LabelSelector};
-use super::status::{json_response, ApiError};
+use super::status::{bytes_response, json_response, ApiError};
 use super::store::{ListOptions, Store, WriteOptions};
 
 /// A fault to inject into the next matching requests; see [`super::ApiServer::inject`].
@@ -718,15 +718,16 @@ fn list(shared: &Shared, target: &Target, request: &ApiRequest) -> Result<Respon
             return Err(ApiError::expired(inconsistent));
         }
     }
-    let list = lock(&shared.store).list(&target.resource, target.namespace.as_deref(), &options)?;
-    let body = serde_json::to_vec(&list).unwrap_or_default();
+    let body = lock(&shared.store)
+        .list(&target.resource, target.namespace.as_deref(), &options)?
+        .to_json();
     if shared
         .take_fault(&request.path, |a| *a == FaultAction::DropList)
         .is_some()
     {
         return Ok(truncated_response(body));
     }
-    Ok(json_response(StatusCode::OK, &list))
+    Ok(bytes_response(StatusCode::OK, body))
 }
 
 /// A continue token pointing at the same place at the latest revision (rv 0).

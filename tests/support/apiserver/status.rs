@@ -258,7 +258,11 @@ impl IntoResponse for ApiError {
 
 /// A JSON body with the content type the API server uses.
 pub fn json_response(code: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(code, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A response of JSON serialised already.
+pub fn bytes_response(code: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = (code, bytes).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

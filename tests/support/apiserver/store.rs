@@ -23,6 +23,58 @@ type ObjectKey = (String, String);
 struct Revision {
     rv: u64,
     object: Option<Value>,
+    /// The object as a LIST item (without `kind` and `apiVersion`), serialised once when
+    /// it is written, as etcd keeps it encoded: every page that holds it reuses the bytes.
+    listed: Vec<u8>,
+}
+
+impl Revision {
+    fn new(rv: u64, object: Option<Value>) -> Revision {
+        let listed = match &object {
+            Some(object) => {
+                let mut item = object.clone();
+                if let Some(map) = item.as_object_mut() {
+                    map.shift_remove("kind");
+                    map.shift_remove("apiVersion");
+                }
+                serde_json::to_vec(&item).unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        Revision { rv, object, listed }
+    }
+}
+
+/// One page of a LIST: its `metadata` and the items' JSON, ready to be written out.
+pub struct ListPage<'a> {
+    kind: String,
+    api_version: String,
+    metadata: Map<String, Value>,
+    items: Vec<&'a [u8]>,
+}
+
+impl ListPage<'_> {
+    /// The page as the real server writes it: `{"kind","apiVersion","metadata","items"}`.
+    pub fn to_json(&self) -> Vec<u8> {
+        let head = json!({
+            "kind": self.kind,
+            "apiVersion": self.api_version,
+            "metadata": self.metadata,
+        });
+        let mut out = serde_json::to_vec(&head).unwrap_or_default();
+        let size: usize = self.items.iter().map(|item| item.len() + 1).sum();
+        out.reserve(size + 16);
+        out.pop(); // the closing brace: the items follow
+        out.extend_from_slice(b",\"items\":[");
+        for (i, item) in self.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(item);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
 }
 
 /// Who writes and how: the `fieldManager`, `dryRun=All` and `force` of a request.
@@ -131,12 +183,9 @@ impl Store {
         self.objects.get(&(t.group.clone(), t.plural.clone()))
     }
 
-    fn at(revisions: &[Revision], rv: u64) -> Option<&Value> {
-        revisions
-            .iter()
-            .rev()
-            .find(|r| r.rv <= rv)
-            .and_then(|r| r.object.as_ref())
+    /// The revision of an object that was current at `rv` (a deletion, if it was deleted).
+    fn at(revisions: &[Revision], rv: u64) -> Option<&Revision> {
+        revisions.iter().rev().find(|r| r.rv <= rv)
     }
 
     /// The current object, if it exists.
@@ -166,7 +215,7 @@ impl Store {
             .or_default()
             .entry((namespace.to_string(), name.to_string()))
             .or_default()
-            .push(Revision { rv, object });
+            .push(Revision::new(rv, object));
     }
 
     /// A LIST: one page in key order (namespace, then name) at one revision, items without
@@ -176,7 +225,7 @@ impl Store {
         t: &ResourceType,
         namespace: Option<&str>,
         options: &ListOptions,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<ListPage<'_>, ApiError> {
         let (at, start) = match &options.continue_token {
             Some(token) => {
                 if options
@@ -199,8 +248,7 @@ impl Store {
         let mut items = Vec::new();
         let mut more = 0usize;
         let mut last_key = None;
-        let empty = BTreeMap::new();
-        for ((ns, name), revisions) in self.versions(t).unwrap_or(&empty) {
+        for ((ns, name), revisions) in self.versions(t).into_iter().flatten() {
             if namespace.is_some_and(|wanted| wanted != ns) {
                 continue;
             }
@@ -208,7 +256,10 @@ impl Store {
             if start.as_ref().is_some_and(|s| key.as_str() <= s.as_str()) {
                 continue;
             }
-            let Some(object) = Self::at(revisions, at) else {
+            let Some(revision) = Self::at(revisions, at) else {
+                continue;
+            };
+            let Some(object) = &revision.object else {
                 continue;
             };
             let metadata = object.get("metadata").and_then(Value::as_object);
@@ -222,12 +273,7 @@ impl Store {
                 more += 1;
                 continue;
             }
-            let mut item = object.clone();
-            if let Some(map) = item.as_object_mut() {
-                map.shift_remove("kind");
-                map.shift_remove("apiVersion");
-            }
-            items.push(item);
+            items.push(revision.listed.as_slice());
             last_key = Some(key);
         }
         let mut metadata = Map::new();
@@ -240,12 +286,12 @@ impl Store {
                 metadata.insert("remainingItemCount".to_string(), json!(more));
             }
         }
-        Ok(json!({
-            "kind": format!("{}List", t.kind),
-            "apiVersion": t.api_version(),
-            "metadata": metadata,
-            "items": items,
-        }))
+        Ok(ListPage {
+            kind: format!("{}List", t.kind),
+            api_version: t.api_version(),
+            metadata,
+            items,
+        })
     }
 
     /// The revision a LIST without continue token reads: `resourceVersion` with
@@ -1060,7 +1106,7 @@ impl Store {
                     .get_mut(&type_key)
                     .and_then(|o| o.get_mut(&key))
                 {
-                    revisions.push(Revision { rv, object: None });
+                    revisions.push(Revision::new(rv, None));
                 }
             }
         }
