@@ -515,6 +515,40 @@ async fn other_kinds_get_their_server_side_fields() {
 }
 
 #[tokio::test]
+async fn paging_across_namespaces_skips_nothing_when_one_name_prefixes_another() {
+    let server = ApiServer::builder().start();
+    for ns in ["team", "team-a"] {
+        server.seed(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+        ));
+        for name in ["x", "y"] {
+            server.seed(&format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+            ));
+        }
+    }
+    let client = Client::new(&server);
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/configmaps?limit=1".to_string();
+    loop {
+        let page = client.get(&path).await.json();
+        for item in page["items"].as_array().expect("items") {
+            seen.push(format!(
+                "{}/{}",
+                item["metadata"]["namespace"].as_str().unwrap_or_default(),
+                item["metadata"]["name"].as_str().unwrap_or_default()
+            ));
+        }
+        match page["metadata"]["continue"].as_str() {
+            Some(token) => path = format!("/api/v1/configmaps?limit=1&continue={token}"),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["team-a/x", "team-a/y", "team/x", "team/y"]);
+}
+
+#[tokio::test]
 async fn list_paginates_with_consistent_continue_tokens() {
     let server = shop_server();
     server.seed("apiVersion: v1\nkind: Namespace\nmetadata: {name: paging}\n");

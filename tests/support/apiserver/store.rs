@@ -252,10 +252,14 @@ impl Store {
             if namespace.is_some_and(|wanted| wanted != ns) {
                 continue;
             }
-            let key = relative_key(namespace.is_none() && t.namespaced, ns, name);
-            if start.as_ref().is_some_and(|s| key.as_str() <= s.as_str()) {
+            let all_namespaces = namespace.is_none() && t.namespaced;
+            if start
+                .as_ref()
+                .is_some_and(|s| !comes_after(s, all_namespaces, ns, name))
+            {
                 continue;
             }
+            let key = relative_key(all_namespaces, ns, name);
             let Some(revision) = Self::at(revisions, at) else {
                 continue;
             };
@@ -1558,6 +1562,19 @@ fn add_finalizer(root: &mut Map<String, Value>, finalizer: &str) {
         if !list.iter().any(|f| f.as_str() == Some(finalizer)) {
             list.push(json!(finalizer));
         }
+    }
+}
+
+/// Whether the object `namespace`/`name` comes after the continue key `start` in the order
+/// the store walks (namespace, then name): comparing the joined strings instead would put
+/// `team-a/x` before `team/y` and skip it on the next page.
+fn comes_after(start: &str, all_namespaces: bool, namespace: &str, name: &str) -> bool {
+    if !all_namespaces {
+        return name > start;
+    }
+    match start.split_once('/') {
+        Some((start_namespace, start_name)) => (namespace, name) > (start_namespace, start_name),
+        None => true,
     }
 }
 
