@@ -10,7 +10,7 @@ mod http_capture;
 mod smtp;
 mod support;
 
-use apiserver::ApiServer;
+use apiserver::{ApiServer, Fault};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use support::Workspace;
@@ -502,9 +502,30 @@ fn ignored_differences_stay_live_and_the_run_is_mailed() {
             mail.address()
         ),
     );
+    // Writes that the server refuses for now are made again.
+    server.inject(
+        Fault::too_many_requests(0)
+            .times(2)
+            .on_method("PATCH")
+            .on_path("/deployments/web"),
+    );
+    server.inject(Fault::internal_error().on_method("DELETE"));
     let (code, run) = heal_json(&ws, &["--app", "web"]);
     assert_eq!(code, 0, "{run:#}");
     assert_eq!(action(&run, "web")["status"], "applied", "{run:#}");
+    assert_eq!(action(&run, "web-old")["status"], "applied", "{run:#}");
+    assert!(server
+        .object("v1", "ConfigMap", Some("web"), "web-old")
+        .is_none());
+    let deletes = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count();
+    assert_eq!(
+        deletes, 3,
+        "the dry run refused and made again, then the delete"
+    );
     // The run is mailed: one line per action, no patch values, no Secret.
     let message = mail.next().expect("a heal email");
     assert_eq!(message.rcpt_to, vec!["sre@example.com"]);

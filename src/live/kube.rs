@@ -391,10 +391,23 @@ impl ApiCluster {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, RequestError> {
+        self.retrying(path, |_| self.attempt(method.clone(), path, body))
+            .await
+    }
+
+    /// Runs `operation` (given the attempt number, from 0) under the rate limit until it
+    /// succeeds, fails in a way another attempt cannot mend, or the retries are spent: 429
+    /// (after `Retry-After` when given), 5xx and connection errors are tried again, with
+    /// exponential backoff and jitter.
+    async fn retrying<T, F, Fut>(&self, what: &str, mut operation: F) -> Result<T, RequestError>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RequestError>>,
+    {
         let mut attempt = 0;
         loop {
             self.limiter.acquire().await;
-            let outcome = self.attempt(method.clone(), path, body).await;
+            let outcome = operation(attempt).await;
             let retry_after = match &outcome {
                 Ok(_) => return outcome,
                 Err(RequestError::TooManyRequests { retry_after, .. }) => *retry_after,
@@ -406,7 +419,7 @@ impl ApiCluster {
             }
             let wait = retry_after.unwrap_or_else(|| backoff(attempt));
             tracing::debug!(
-                "{path}: retrying in {wait:?} after {:?}",
+                "{what}: retrying in {wait:?} after {:?}",
                 outcome.as_ref().err()
             );
             tokio::time::sleep(wait).await;
@@ -584,12 +597,14 @@ impl ApiCluster {
         if dry_run {
             params = params.dry_run();
         }
-        self.limiter.acquire().await;
+        // Server-side apply is idempotent: an attempt that failed may be made again.
+        let api = self.dynamic_api(resource, namespace);
+        let patch = kube::api::Patch::Apply(object);
         let applied = self
-            .dynamic_api(resource, namespace)
-            .patch(name, &params, &kube::api::Patch::Apply(object))
-            .await
-            .map_err(from_kube)?;
+            .retrying(name, |_| async {
+                api.patch(name, &params, &patch).await.map_err(from_kube)
+            })
+            .await?;
         to_json(applied)
     }
 
@@ -606,12 +621,20 @@ impl ApiCluster {
         if dry_run {
             params = params.dry_run();
         }
-        self.limiter.acquire().await;
-        self.dynamic_api(resource, namespace)
-            .delete(name, &params)
-            .await
-            .map(|_| ())
-            .map_err(from_kube)
+        let api = self.dynamic_api(resource, namespace);
+        self.retrying(name, |attempt| {
+            let api = &api;
+            let params = &params;
+            async move {
+                match api.delete(name, params).await.map_err(from_kube) {
+                    Ok(_) => Ok(()),
+                    // An earlier attempt whose answer was lost may have deleted it.
+                    Err(RequestError::Rejected { status: 404, .. }) if attempt > 0 => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await
     }
 }
 

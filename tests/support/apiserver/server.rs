@@ -36,6 +36,7 @@ pub struct Fault {
     pub(super) action: FaultAction,
     pub(super) times: usize,
     pub(super) path: Option<String>,
+    pub(super) method: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +76,7 @@ impl Fault {
             action,
             times: 1,
             path: None,
+            method: None,
         }
     }
 
@@ -87,6 +89,12 @@ impl Fault {
     /// Only requests whose path contains `substring` match.
     pub fn on_path(mut self, substring: &str) -> Fault {
         self.path = Some(substring.to_string());
+        self
+    }
+
+    /// Only requests with this method (`PATCH`, `DELETE` …) match.
+    pub fn on_method(mut self, method: &str) -> Fault {
+        self.method = Some(method.to_string());
         self
     }
 }
@@ -141,15 +149,19 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    /// Takes one use of the first armed fault of `kinds` that matches `path`.
+    /// Takes one use of the first armed fault of `kinds` that matches `method` and `path`.
     fn take_fault(
         &self,
+        method: &str,
         path: &str,
         matches: impl Fn(&FaultAction) -> bool,
     ) -> Option<FaultAction> {
         let mut faults = lock(&self.faults);
         let index = faults.iter().position(|f| {
-            f.times > 0 && matches(&f.action) && f.path.as_deref().is_none_or(|p| path.contains(p))
+            f.times > 0
+                && matches(&f.action)
+                && f.path.as_deref().is_none_or(|p| path.contains(p))
+                && f.method.as_deref().is_none_or(|m| m == method)
         })?;
         let fault = &mut faults[index];
         fault.times -= 1;
@@ -295,7 +307,8 @@ async fn gate(State(shared): State<Arc<Shared>>, mut request: Request, next: Nex
         None => return ApiError::unauthorized().into_response(),
     };
     request.extensions_mut().insert(User(user));
-    let injected = shared.take_fault(&path, |a| {
+    let method = request.method().to_string();
+    let injected = shared.take_fault(&method, &path, |a| {
         matches!(
             a,
             FaultAction::TooManyRequests { .. } | FaultAction::InternalError
@@ -710,7 +723,7 @@ fn list(shared: &Shared, target: &Target, request: &ApiRequest) -> Result<Respon
     };
     if let Some(token) = &options.continue_token {
         if shared
-            .take_fault(&request.path, |a| *a == FaultAction::ExpireContinue)
+            .take_fault("GET", &request.path, |a| *a == FaultAction::ExpireContinue)
             .is_some()
         {
             // The inconsistent-continue token a real 410 carries: same position, latest revision.
@@ -722,7 +735,7 @@ fn list(shared: &Shared, target: &Target, request: &ApiRequest) -> Result<Respon
         .list(&target.resource, target.namespace.as_deref(), &options)?
         .to_json();
     if shared
-        .take_fault(&request.path, |a| *a == FaultAction::DropList)
+        .take_fault("GET", &request.path, |a| *a == FaultAction::DropList)
         .is_some()
     {
         return Ok(truncated_response(body));
