@@ -402,6 +402,7 @@ pub fn run(config: &Config, options: &ScanOptions) -> Result<Outcome, ScanFailur
         config,
         hash_key: hash_key.as_ref(),
         progress: &progress,
+        keep_status: policies.as_ref().is_some_and(PolicySet::reads_live_status),
     };
     let pool = cluster_pool(config);
     // At most one compared cluster waits for the policy stage besides the ones being read.
@@ -815,6 +816,8 @@ struct Compare<'a> {
     config: &'a Config,
     hash_key: Option<&'a HashKey>,
     progress: &'a Progress,
+    /// Whether a live policy reads objects' `status`, which reading otherwise leaves out.
+    keep_status: bool,
 }
 
 impl Compare<'_> {
@@ -838,6 +841,7 @@ impl Compare<'_> {
             .collect();
         let mut read_plan = ReadPlan {
             tracking_selector: self.config.tracking.label.clone(),
+            keep_status: self.keep_status,
             ..ReadPlan::default()
         };
         for (index, rendered) in &rendered {

@@ -2,6 +2,8 @@
 //! live objects, waivers from the configuration and from annotations, an expired waiver, the
 //! drift SLA over two scans, unmanaged components, and the policy commands.
 
+#[path = "support/apiserver/mod.rs"]
+mod apiserver;
 mod support;
 
 use serde_json::{json, Value};
@@ -359,4 +361,64 @@ policies:
         (output.status.code(), output)
     };
     assert_eq!(code, Some(2), "nothing is scanned with a broken pack");
+}
+
+const AVAILABILITY_PACK: &str = r#"apiVersion: plumbline.dev/v1
+kind: PolicyPack
+metadata: {name: availability}
+policies:
+  - id: three-replicas-available
+    title: At least three replicas of a Deployment are available
+    severity: medium
+    match: {kinds: [Deployment], state: live}
+    expression: "object.?status.?availableReplicas.orValue(0) >= 3"
+    messageExpression: "string(object.?status.?availableReplicas.orValue(0)) + ' replicas available, at least 3 needed'"
+    controls: {soc2: [A1.2]}
+    tests:
+      pass: [{apiVersion: apps/v1, kind: Deployment, metadata: {name: a}, spec: {replicas: 3}, status: {availableReplicas: 3}}]
+      fail: [{apiVersion: apps/v1, kind: Deployment, metadata: {name: a}, spec: {replicas: 2}, status: {availableReplicas: 2}}]
+"#;
+
+#[test]
+fn a_live_policy_reads_status_through_the_api_as_from_a_snapshot() {
+    let server = apiserver::ApiServer::builder().start();
+    server.seed("apiVersion: v1\nkind: Namespace\nmetadata: {name: web}\n");
+    let manifest = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: nginx:1.27}]
+";
+    server.seed(manifest);
+    let ws = Workspace::new();
+    ws.repo_with(
+        "Ana Ruiz",
+        "ana@example.com",
+        "web app",
+        vec![("apps/web/deployment.yaml".into(), manifest.into())],
+    );
+    server.write_kubeconfig(&ws.path("kube.yaml"), "prod");
+    ws.write("policies/availability.yaml", AVAILABILITY_PACK);
+    ws.write(
+        "plumbline.yaml",
+        "sources: [{name: gitops, url: repo}]
+clusters: [{name: prod, kubeconfig: kube.yaml}]
+apps: [{name: web, source: gitops, path: apps/web, cluster: prod, namespace: web}]
+policies: [policies/]
+",
+    );
+    let (code, scan) = ws.scan_json(&[]);
+    assert_eq!(code, 0, "{scan:#}");
+    // The server's controller made both replicas available: that is what the policy sees.
+    let found = results(&scan, "three-replicas-available");
+    assert_eq!(states(&found), [("live".to_string(), false)], "{scan:#}");
+    assert_eq!(
+        found[0]["message"],
+        "2 replicas available, at least 3 needed"
+    );
 }

@@ -258,7 +258,7 @@ impl ApiCluster {
             let gate = gate.clone();
             async move {
                 let _permit = gate.acquire().await;
-                self.list_request(&request).await
+                self.list_request(&request, plan.keep_status).await
             }
         });
         for items in futures_join_all(lists).await {
@@ -271,15 +271,25 @@ impl ApiCluster {
 
     /// One planned list. A list across all namespaces that RBAC forbids (namespaced
     /// credentials) falls back to one list per namespace.
-    async fn list_request(&self, request: &ListRequest) -> Result<Vec<Resource>, ClusterError> {
+    async fn list_request(
+        &self,
+        request: &ListRequest,
+        keep_status: bool,
+    ) -> Result<Vec<Resource>, ClusterError> {
         let selector = request.selector.as_deref();
+        let resource = &request.resource;
         let Some(keep) = &request.keep else {
             return self
-                .list_all(&request.resource, request.namespace.as_deref(), selector)
+                .list_all(
+                    resource,
+                    request.namespace.as_deref(),
+                    selector,
+                    keep_status,
+                )
                 .await
                 .map_err(Into::into);
         };
-        match self.list_all(&request.resource, None, selector).await {
+        match self.list_all(resource, None, selector, keep_status).await {
             Ok(items) => Ok(items
                 .into_iter()
                 .filter(|item| {
@@ -293,7 +303,7 @@ impl ApiCluster {
                 let mut items = Vec::new();
                 for namespace in keep {
                     items.extend(
-                        self.list_all(&request.resource, Some(namespace), selector)
+                        self.list_all(resource, Some(namespace), selector, keep_status)
                             .await?,
                     );
                 }
@@ -309,6 +319,7 @@ impl ApiCluster {
         resource: &ServedResource,
         namespace: Option<&str>,
         selector: Option<&str>,
+        keep_status: bool,
     ) -> Result<Vec<Resource>, ListError> {
         let api_version = if resource.group.is_empty() {
             resource.version.clone()
@@ -337,8 +348,17 @@ impl ApiCluster {
                     query.push(format!("labelSelector={}", encode(s)));
                 }
                 let path = format!("{base}?{}", query.join("&"));
-                let page: ListPage = match self.request(http::Method::GET, &path, None).await {
-                    Ok(page) => page,
+                let page = if keep_status {
+                    self.request::<ListPage<true>>(http::Method::GET, &path, None)
+                        .await
+                        .map(ListPage::into_parts)
+                } else {
+                    self.request::<ListPage<false>>(http::Method::GET, &path, None)
+                        .await
+                        .map(ListPage::into_parts)
+                };
+                let (page_items, next) = match page {
+                    Ok(parts) => parts,
                     Err(RequestError::Gone) if token.is_some() && restarts < 3 => {
                         restarts += 1;
                         tracing::debug!("continue token of {base} expired; listing again");
@@ -349,7 +369,7 @@ impl ApiCluster {
                     }
                     Err(e) => return Err(ListError::Other(e.into())),
                 };
-                for LiveItem(mut item) in page.items {
+                for mut item in page_items {
                     if let Value::Object(map) = &mut item {
                         map.entry("apiVersion")
                             .or_insert_with(|| Value::String(api_version.clone()));
@@ -361,7 +381,7 @@ impl ApiCluster {
                         Err(e) => tracing::warn!("{base}: item skipped: {e}"),
                     }
                 }
-                token = page.metadata.token.filter(|t| !t.is_empty());
+                token = next.filter(|t| !t.is_empty());
                 if token.is_none() {
                     return Ok(items);
                 }
@@ -670,13 +690,22 @@ fn from_kube(error: kube::Error) -> RequestError {
     }
 }
 
-/// One page of a LIST, decoded straight into what the comparison reads.
+/// One page of a LIST, decoded straight into what the comparison reads (with each object's
+/// `status` when `KEEP_STATUS`).
 #[derive(Deserialize)]
-struct ListPage {
+struct ListPage<const KEEP_STATUS: bool> {
     #[serde(default)]
     metadata: ListMeta,
     #[serde(default)]
-    items: Vec<LiveItem>,
+    items: Vec<LiveItem<KEEP_STATUS>>,
+}
+
+impl<const KEEP_STATUS: bool> ListPage<KEEP_STATUS> {
+    /// The objects and the continue token.
+    fn into_parts(self) -> (Vec<Value>, Option<String>) {
+        let items = self.items.into_iter().map(|LiveItem(item)| item).collect();
+        (items, self.metadata.token)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -690,21 +719,24 @@ struct ListMeta {
 /// entry all but the manager, operation, subresource and fields, with `f:status` removed
 /// and the fields kept as JSON text (the diff parses them only when it needs them).
 /// Holding 10,000 objects per cluster, this is most of the memory a scan needs.
-struct LiveItem(Value);
+struct LiveItem<const KEEP_STATUS: bool>(Value);
 
-impl<'de> Deserialize<'de> for LiveItem {
+impl<'de, const KEEP_STATUS: bool> Deserialize<'de> for LiveItem<KEEP_STATUS> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Object;
-        impl<'de> Visitor<'de> for Object {
-            type Value = LiveItem;
+        struct Object<const KEEP_STATUS: bool>;
+        impl<'de, const KEEP_STATUS: bool> Visitor<'de> for Object<KEEP_STATUS> {
+            type Value = LiveItem<KEEP_STATUS>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a Kubernetes object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LiveItem, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<LiveItem<KEEP_STATUS>, A::Error> {
                 let mut object = Map::new();
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
-                        "status" => {
+                        "status" if !KEEP_STATUS => {
                             map.next_value::<IgnoredAny>()?;
                         }
                         "metadata" => {
@@ -720,7 +752,7 @@ impl<'de> Deserialize<'de> for LiveItem {
                 Ok(LiveItem(Value::Object(object)))
             }
         }
-        deserializer.deserialize_map(Object)
+        deserializer.deserialize_map(Object::<KEEP_STATUS>)
     }
 }
 

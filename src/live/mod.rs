@@ -63,6 +63,9 @@ pub struct ReadPlan {
     pub tracked_only: BTreeMap<(String, String), BTreeSet<String>>,
     /// Label selector narrowing the `tracked_only` lists.
     pub tracking_selector: String,
+    /// Keep each object's `status`, which is otherwise left out of listed objects (a policy
+    /// on live objects reads it).
+    pub keep_status: bool,
 }
 
 impl ReadPlan {

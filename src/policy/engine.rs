@@ -367,6 +367,14 @@ impl Engine {
         &self.policies
     }
 
+    /// Whether a policy that checks live objects may read their `status`.
+    pub(super) fn reads_live_status(&self) -> bool {
+        self.policies.iter().any(|p| {
+            p.def.matcher.state != super::pack::StateMatch::Desired
+                && p.reads.object.may_read("status")
+        })
+    }
+
     /// Whether evaluations read objects of `kind` from the inventory: all of them when a
     /// policy reads `inventory`, the coverage kinds when one reads `plumbline`.
     pub(super) fn reads_inventory_kind(&self, kind: &str) -> bool {

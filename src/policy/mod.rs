@@ -353,6 +353,12 @@ impl PolicySet {
         self.engine.run_tests()
     }
 
+    /// Whether a policy on live objects may read their `status`, which reading a cluster
+    /// otherwise leaves out.
+    pub fn reads_live_status(&self) -> bool {
+        self.engine.reads_live_status()
+    }
+
     /// Whether the context's inventory needs objects of `kind`: the rest is never read, so
     /// it need not be copied there.
     pub fn reads_inventory_kind(&self, kind: &str) -> bool {

@@ -53,6 +53,14 @@ enum Step {
 }
 
 impl Reads {
+    /// Whether the field `name` of the value may be read.
+    pub(super) fn may_read(&self, name: &str) -> bool {
+        match self {
+            Reads::Whole => true,
+            Reads::Parts { fields, each } => fields.contains_key(name) || each.is_some(),
+        }
+    }
+
     fn merge(&mut self, other: &Reads) {
         match (&mut *self, other) {
             (Reads::Whole, _) => {}
