@@ -443,11 +443,12 @@ impl Store {
             },
         )?;
         let findings = self.scan_rows(
-"SELECT app, cluster, api_group, version, kind, namespace, name, status, changes, managers,
-                 last_commit_sha, last_commit_author, last_commit_time, last_commit_message, reason,
-                 origin_file, origin_line, patch, diff, secret_digest FROM findings WHERE scan_id = ?1 ORDER BY id",
- scan_id,
- |row| {
+            "SELECT app, cluster, api_group, version, kind, namespace, name, status, changes,
+                 managers, last_commit_sha, last_commit_author, last_commit_time,
+                 last_commit_message, reason, origin_file, origin_line, patch, diff,
+                 secret_digest FROM findings WHERE scan_id = ?1 ORDER BY id",
+            scan_id,
+            |row| {
                 let status: String = row.get(7)?;
                 let changes: String = row.get(8)?;
                 let managers: String = row.get(9)?;
@@ -484,8 +485,8 @@ impl Store {
                     diff: row.get(18)?,
                     secret_digest: row.get(19)?,
                 })
-},
-)?;
+            },
+        )?;
         let policy_results = self.scan_rows(
             "SELECT policy, severity, app, cluster, kind, namespace, name, state, message, waived
                  FROM policy_results WHERE scan_id = ?1 ORDER BY id",
