@@ -132,7 +132,9 @@ fn walk(
     }
 }
 
-pub(super) const COMMON_LABELS: &str = "\
+/// The selector fields of kustomize's commonLabels configuration; the rest of it is
+/// [`TEMPLATE_LABELS`].
+pub(super) const SELECTOR_LABELS: &str = "\
 spec/selector Service||v1|c\n\
 spec/selector ReplicationController||v1|c\n\
 spec/selector/matchLabels Deployment|||c\n\
@@ -155,16 +157,6 @@ spec/selector/matchLabels PodDisruptionBudget|policy||\n\
 spec/podSelector/matchLabels NetworkPolicy|networking.k8s.io||\n\
 spec/ingress/from/podSelector/matchLabels NetworkPolicy|networking.k8s.io||\n\
 spec/egress/to/podSelector/matchLabels NetworkPolicy|networking.k8s.io||\n\
-metadata/labels |||c\n\
-spec/template/metadata/labels ReplicationController||v1|c\n\
-spec/template/metadata/labels Deployment|||c\n\
-spec/template/metadata/labels ReplicaSet|||c\n\
-spec/template/metadata/labels DaemonSet|||c\n\
-spec/template/metadata/labels StatefulSet|apps||c\n\
-spec/volumeClaimTemplates[]/metadata/labels StatefulSet|apps||c\n\
-spec/template/metadata/labels Job|batch||c\n\
-spec/jobTemplate/metadata/labels CronJob|batch||c\n\
-spec/jobTemplate/spec/template/metadata/labels CronJob|batch||c\n\
 ";
 pub(super) const TEMPLATE_LABELS: &str = "\
 metadata/labels |||c\n\

@@ -12,9 +12,14 @@ fn table(cell: &'static OnceLock<Vec<FieldSpec>>, text: &str) -> &'static [Field
     cell.get_or_init(|| fieldspec::parse_table(text))
 }
 
+/// kustomize's commonLabels configuration: the selectors, then the template labels.
 fn common_labels() -> &'static [FieldSpec] {
     static CELL: OnceLock<Vec<FieldSpec>> = OnceLock::new();
-    table(&CELL, fieldspec::COMMON_LABELS)
+    CELL.get_or_init(|| {
+        let mut specs = fieldspec::parse_table(fieldspec::SELECTOR_LABELS);
+        specs.extend(fieldspec::parse_table(fieldspec::TEMPLATE_LABELS));
+        specs
+    })
 }
 
 fn template_labels() -> &'static [FieldSpec] {
