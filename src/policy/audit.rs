@@ -245,17 +245,7 @@ pub fn expired_waivers<'a>(
     evaluations: impl IntoIterator<Item = &'a Evaluation>,
 ) -> Vec<ExpiredWaiverNote> {
     let mut notes: Vec<ExpiredWaiverNote> = Vec::new();
-    for expired in evaluations.into_iter().flat_map(|e| &e.expired_waivers) {
-        let note = ExpiredWaiverNote {
-            policy: expired.policy.clone(),
-            kind: expired.kind.clone(),
-            namespace: expired.namespace.clone(),
-            name: expired.name.clone(),
-            reason: expired.reason.clone(),
-            approved_by: expired.approved_by.clone(),
-            expires: expired.expires.to_string(),
-            would_cover: expired.would_cover,
-        };
+    for note in evaluations.into_iter().flat_map(|e| &e.expired_waivers) {
         match notes.iter_mut().find(|n| {
             (&n.policy, &n.kind, &n.namespace, &n.name, &n.expires)
                 == (
@@ -267,7 +257,7 @@ pub fn expired_waivers<'a>(
                 )
         }) {
             Some(known) => known.would_cover += note.would_cover,
-            None => notes.push(note),
+            None => notes.push(note.clone()),
         }
     }
     notes

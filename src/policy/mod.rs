@@ -203,26 +203,13 @@ pub struct Violation {
     pub waiver: Option<AppliedWaiver>,
 }
 
-/// A configured waiver past its `expires` date: it no longer applies.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExpiredWaiver {
-    pub policy: String,
-    pub kind: Option<String>,
-    pub namespace: Option<String>,
-    pub name: Option<String>,
-    pub reason: String,
-    pub approved_by: String,
-    pub expires: chrono::NaiveDate,
-    /// Violations in this evaluation that it would still have covered.
-    pub would_cover: usize,
-}
-
 /// The result of [`PolicySet::evaluate`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Evaluation {
     /// Violations, waived or not, in subject order then pack order.
     pub results: Vec<Violation>,
-    pub expired_waivers: Vec<ExpiredWaiver>,
+    /// Configured waivers past their `expires` date: they no longer apply.
+    pub expired_waivers: Vec<crate::model::ExpiredWaiverNote>,
 }
 
 /// A problem with a pack file, located at its line.

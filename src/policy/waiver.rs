@@ -5,8 +5,9 @@
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use super::{AppliedWaiver, ExpiredWaiver, WaiverSource};
+use super::{AppliedWaiver, WaiverSource};
 use crate::config::Waiver;
+use crate::model::ExpiredWaiverNote;
 
 /// Annotation listing the policy ids an object waives, comma-separated.
 pub(super) const WAIVE_ANNOTATION: &str = "plumbline.dev/waive";
@@ -71,16 +72,16 @@ impl<'w> Compiled<'w> {
         }
     }
 
-    pub(super) fn expired_report(&self, would_cover: usize) -> Option<ExpiredWaiver> {
+    pub(super) fn expired_report(&self, would_cover: usize) -> Option<ExpiredWaiverNote> {
         let expires = self.waiver.expires.filter(|_| self.expired)?;
-        Some(ExpiredWaiver {
+        Some(ExpiredWaiverNote {
             policy: self.waiver.policy.clone(),
             kind: self.waiver.kind.clone(),
             namespace: self.waiver.namespace.clone(),
             name: self.waiver.name.clone(),
             reason: self.waiver.reason.clone(),
             approved_by: self.waiver.approved_by.clone(),
-            expires,
+            expires: expires.to_string(),
             would_cover,
         })
     }
