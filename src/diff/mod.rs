@@ -191,20 +191,35 @@ pub fn diff_object(desired: &Resource, live: &Resource, app: &str, settings: &Se
         )
     };
     let desired_norm = normalized(false);
-    let desired_defaulted = normalized(true);
     // Defaults only ever excuse a difference: a difference is drift when it shows both
     // against Git as written and against Git with the server's defaults. A field Git does not
     // set is left alone by a sync, whatever this server version defaulted it to; a value Git
     // sets that the server rewrites (a dropped sessionAffinityConfig) is excused by defaulting.
-    let mut raw = compare::compare_defaulted(
+    // Without defaults every addition inside an atomic list's item counts, so an object
+    // that shows no difference then is in sync, and the defaults are never worked out.
+    let mut raw = compare::compare(
         group,
         kind,
         builtin,
         &desired_norm,
-        Some(&desired_defaulted),
         live_view,
         applied.as_ref(),
     );
+    if raw.is_empty() {
+        return Verdict::in_sync();
+    }
+    let desired_defaulted = normalized(true);
+    if builtin {
+        raw = compare::compare_defaulted(
+            group,
+            kind,
+            builtin,
+            &desired_norm,
+            Some(&desired_defaulted),
+            live_view,
+            applied.as_ref(),
+        );
+    }
     if !raw.is_empty() {
         let defaulted = compare::compare_defaulted(
             group,
