@@ -322,7 +322,11 @@ async fn take(config: &Config, api: &ApiCluster, p: &Planned) -> (&'static str, 
             Some("the object was deleted since the scan".into()),
         );
     }
-    let body = match apply_body(desired, live.as_ref(), app, config) {
+    let settings = match scan::diff_settings(config, app, None) {
+        Ok(settings) => settings,
+        Err(reason) => return (SKIPPED, Some(reason)),
+    };
+    let body = match apply_body(desired, live.as_ref(), app, &settings) {
         Ok(body) => body,
         Err(reason) => return (SKIPPED, Some(reason)),
     };
@@ -332,7 +336,7 @@ async fn take(config: &Config, api: &ApiCluster, p: &Planned) -> (&'static str, 
         Err(e) => return failed(e),
     };
     if let Some(reason) = check_dry_run(
-        config,
+        &settings,
         app,
         desired,
         live.as_ref(),
@@ -359,18 +363,17 @@ fn apply_body(
     desired: &Resource,
     live: Option<&Value>,
     app: &PlannedApp,
-    config: &Config,
+    settings: &diff::Settings,
 ) -> Result<Value, String> {
     let mut body = desired.body.clone();
     let Some(live) = live else {
-        normalize::insert_metadata_entry(&mut body, "labels", &config.tracking.label, &app.name);
+        normalize::insert_metadata_entry(&mut body, "labels", &settings.tracking.label, &app.name);
         return Ok(body);
     };
-    normalize::expect_tracking(&mut body, live, &app.name, &config.tracking);
-    let settings = scan::diff_settings(config, app, None)?;
+    normalize::expect_tracking(&mut body, live, &app.name, settings.tracking);
     let live_resource = Resource::from_value(live.clone())
         .map_err(|e| format!("the live object is unreadable: {e}"))?;
-    let mut ignored = diff::diff_object(desired, &live_resource, &app.name, &settings).ignored;
+    let mut ignored = diff::diff_object(desired, &live_resource, &app.name, settings).ignored;
     // Deepest and last items first, so that removing a list item shifts none still to come.
     ignored.sort_by(|a, b| b.pointer.cmp(&a.pointer));
     for path in ignored {
@@ -438,7 +441,7 @@ fn set_at(root: &mut Value, pointer: &str, value: Option<Value>) {
 /// Why the dry run's result must not be written, if it must not: it still differs from
 /// Git, or it changes a field the finding did not name.
 fn check_dry_run(
-    config: &Config,
+    settings: &diff::Settings,
     app: &PlannedApp,
     desired: &Resource,
     live: Option<&Value>,
@@ -450,11 +453,7 @@ fn check_dry_run(
         Ok(r) => r,
         Err(e) => return Some(format!("the dry run answered an unreadable object: {e}")),
     };
-    let settings = match scan::diff_settings(config, app, None) {
-        Ok(settings) => settings,
-        Err(e) => return Some(e),
-    };
-    let verdict = diff::diff_object(desired, &dry_resource, &app.name, &settings);
+    let verdict = diff::diff_object(desired, &dry_resource, &app.name, settings);
     if !matches!(verdict.status, Status::InSync | Status::Ignored) {
         let paths: Vec<&str> = verdict.changes.iter().map(|c| c.path.as_str()).collect();
         return Some(format!(
